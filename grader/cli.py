@@ -1,0 +1,187 @@
+"""The `difflearn` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from grader import __version__
+from grader.engine import find_submissions, grade
+from grader.errors import UsageError
+from grader.manifest import Course, load_course
+from grader.reference import LiveReference
+from grader.report import print_report, write_json
+from grader.stubs import StubError, stub_for
+
+MANIFEST = "course.yml"
+REPORT_WIDTH = 120  # for logs and pipes, where there is no terminal to measure
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"difflearn: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("difflearn: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="difflearn",
+        description="Exercises in differentiable programming with JAX, and their grader.",
+    )
+    parser.add_argument("--version", action="version", version=f"difflearn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    grade_parser = commands.add_parser(
+        "grade",
+        help="grade a submission against the reference solutions",
+        description="Grade the modules at PATH against the course's reference solutions.",
+    )
+    grade_parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help="a folder of <module>.py files, or one such file (default: the course's exercises/)",
+    )
+    grade_parser.add_argument(
+        "--module",
+        "-m",
+        action="append",
+        metavar="NAME",
+        help="grade only this module (repeatable); default: every module found at PATH",
+    )
+    grade_parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the results in Gradescope's results.json format to FILE",
+    )
+    _add_course_option(grade_parser)
+    grade_parser.set_defaults(handler=run_grade)
+
+    stubs_parser = commands.add_parser(
+        "stubs",
+        help="generate the student stubs in exercises/ from solutions/",
+        description="Generate exercises/<module>.py from solutions/<module>.py by replacing "
+        "each ### BEGIN SOLUTION ... ### END SOLUTION region with a placeholder.",
+    )
+    stubs_parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if any stub differs from its solution",
+    )
+    stubs_parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite stubs that differ (they may hold a student's work)",
+    )
+    _add_course_option(stubs_parser)
+    stubs_parser.set_defaults(handler=run_stubs)
+    return parser
+
+
+def _add_course_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--course",
+        type=Path,
+        metavar="FILE",
+        help=f"the course manifest (default: {MANIFEST} in this folder or the nearest above)",
+    )
+
+
+def find_course(explicit: Path | None) -> Course:
+    if explicit is not None:
+        return load_course(explicit)
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / MANIFEST
+        if candidate.is_file():
+            return load_course(candidate)
+    raise UsageError(f"no {MANIFEST} in {here} or any folder above it; pass --course FILE")
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    path = args.path if args.path is not None else course.exercises_dir
+    submissions = find_submissions(course, path, args.module)
+    if args.json is not None and not args.json.parent.resolve().is_dir():
+        raise UsageError(f"cannot write {args.json}: no folder {args.json.parent}")
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
+    reference = LiveReference(course.solutions_dir)
+    total = sum(len(module.functions) for module, _ in submissions)
+    modules = [module.name for module, _ in submissions]
+    if console.is_terminal:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("grading", total=total)
+
+            def advance(module: str, function: str) -> None:
+                bar.update(task, advance=1, description=f"graded {module}.{function}")
+
+            result = grade(course, path, reference, modules, progress=advance)
+    else:
+        result = grade(course, path, reference, modules)
+    print_report(result, console)
+    if args.json is not None:
+        write_json(result, args.json)
+    return 0
+
+
+def run_stubs(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    generated: dict[Path, str] = {}
+    for module in course.modules:
+        solution = course.solutions_dir / f"{module.name}.py"
+        if not solution.is_file():
+            raise UsageError(f"no reference solution {solution} for module {module.name!r}")
+        try:
+            generated[course.exercises_dir / f"{module.name}.py"] = stub_for(solution)
+        except StubError as error:
+            raise UsageError(str(error)) from None
+    differing = [
+        path
+        for path, text in generated.items()
+        if path.is_file() and path.read_text(encoding="utf-8") != text
+    ]
+    missing = [path for path in generated if not path.is_file()]
+    if args.check:
+        for path in differing + missing:
+            print(f"{path}: differs from the stub generated from solutions/", file=sys.stderr)
+        if differing or missing:
+            return 1
+        print(f"all {len(generated)} stubs match their solutions")
+        return 0
+    if differing and not args.force:
+        names = ", ".join(str(p) for p in differing)
+        raise UsageError(
+            f"{names}: differ from the generated stubs and may hold work; pass --force to overwrite"
+        )
+    course.exercises_dir.mkdir(parents=True, exist_ok=True)
+    for path, text in generated.items():
+        if path in differing or path in missing:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Comparing output pytrees: structure, values and finiteness, with feedback.
+
+Every function returns None when the comparison passes and otherwise one
+sentence that says what was expected, what came and, where the numbers
+suggest one, the likely mistake (a sum for a mean, a flipped sign, a sequence
+shifted by one step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from grader.manifest import Tolerance
+from grader.wire import Opaque
+
+
+def describe(tree: Any) -> str:
+    """A short description of a pytree, e.g. 'a tuple of 2', 'a float32 array of shape (3,)'."""
+    if tree is None:
+        return "None"
+    if isinstance(tree, Opaque):
+        return f"a {tree.type_name}"
+    if isinstance(tree, bool | int | float):
+        return f"a Python {type(tree).__name__}"
+    if isinstance(tree, tuple | list):
+        return f"a {type(tree).__name__} of {len(tree)}"
+    if isinstance(tree, dict):
+        return f"a dict with keys {', '.join(sorted(tree)) or '(none)'}"
+    array = np.asarray(tree)
+    if array.ndim == 0:
+        return f"a {array.dtype} scalar (shape ())"
+    return f"a {array.dtype} array of shape {tuple(array.shape)}"
+
+
+def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str | None:
+    """Where `actual` differs from `expected` in tree structure, shape or dtype."""
+    if isinstance(expected, tuple | list):
+        if not isinstance(actual, tuple | list) or len(actual) != len(expected):
+            return f"{path}: expected {describe(expected)}, got {describe(actual)}"
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            found = structure_mismatch(e, a, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(actual) != set(expected):
+            return f"{path}: expected {describe(expected)}, got {describe(actual)}"
+        for key in sorted(expected):
+            found = structure_mismatch(expected[key], actual[key], f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if expected is None:
+        return None if actual is None else f"{path}: expected None, got {describe(actual)}"
+    if not isinstance(actual, np.ndarray):
+        return f"{path}: expected {describe(expected)}, got {describe(actual)}"
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        hint = ""
+        if actual.ndim > 1 and actual.shape == expected.shape[::-1]:
+            hint = " (transposed?)"
+        elif actual.ndim == 0 and expected.ndim > 0:
+            hint = " (reduced to a scalar where one value per entry is expected?)"
+        elif actual.ndim > 0 and expected.ndim == 0:
+            hint = " (a value per example where one scalar is expected: a missing mean?)"
+        return f"{path}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}{hint}"
+    if actual.dtype != expected.dtype:
+        return f"{path}: expected dtype {expected.dtype}, got {actual.dtype}"
+    return None
+
+
+def leaves(tree: Any, path: str = "output") -> Iterator[tuple[str, Any]]:
+    """The leaves of a pytree with their paths, dict keys in sorted order."""
+    if isinstance(tree, tuple | list):
+        for i, item in enumerate(tree):
+            yield from leaves(item, f"{path}[{i}]")
+    elif isinstance(tree, dict):
+        for key in sorted(tree):
+            yield from leaves(tree[key], f"{path}[{key!r}]")
+    elif tree is not None:
+        yield path, tree
+
+
+def value_mismatch(
+    expected: Any, actual: Any, tolerance: Tolerance, sizes: Mapping[str, Any], path: str = "output"
+) -> str | None:
+    """Where `actual` is not close to `expected`; the structures must already match."""
+    pairs = zip(leaves(expected, path), leaves(actual, path), strict=True)
+    for (name, e), (_, a) in pairs:
+        e = np.asarray(e)
+        a = np.asarray(a)
+        if e.dtype.kind in "biu":
+            close = a == e
+        else:
+            close = np.isclose(a, e, rtol=tolerance.rtol, atol=tolerance.atol)
+        if np.all(close):
+            continue
+        bad = np.argwhere(~close) if e.ndim else np.zeros((1, 0), dtype=int)
+        index = tuple(int(i) for i in bad[0])
+        where = f" at {list(index)}" if e.ndim else ""
+        count = f"{int(np.sum(~close))} of {e.size} entries differ; " if e.ndim else ""
+        message = (
+            f"{name}: {count}expected {_number(e[index])}{where}, got {_number(a[index])} "
+            f"(tolerance: rtol {tolerance.rtol:g}, atol {tolerance.atol:g})"
+        )
+        hint = _hint(e, a, sizes, tolerance)
+        return f"{message}. {hint}" if hint else message
+    return None
+
+
+def nonfinite(tree: Any, path: str = "output") -> str | None:
+    """The first leaf of `tree` holding a nan or an inf, described."""
+    for name, leaf in leaves(tree, path):
+        array = np.asarray(leaf)
+        if array.dtype.kind not in "fc":
+            continue
+        bad = ~np.isfinite(array)
+        if np.any(bad):
+            index = tuple(int(i) for i in np.argwhere(bad)[0]) if array.ndim else ()
+            where = f" at {list(index)}" if array.ndim else ""
+            count = f" ({int(np.sum(bad))} of {array.size} entries)" if array.ndim else ""
+            return f"{name} is {_number(array[index])}{where}{count}"
+    return None
+
+
+def _number(value: Any) -> str:
+    value = np.asarray(value)
+    if value.dtype.kind in "biu":
+        return str(value.item())
+    return f"{value.item():.6g}"
+
+
+def _hint(
+    expected: np.ndarray, actual: np.ndarray, sizes: Mapping[str, Any], tolerance: Tolerance
+) -> str | None:
+    """A guess at the mistake, from how the wrong values relate to the right ones."""
+    if expected.dtype.kind not in "fc" or not np.all(np.isfinite(actual)):
+        return None
+    if (
+        expected.ndim == 1
+        and expected.size >= 3
+        and np.allclose(actual[:-1], expected[1:], rtol=tolerance.rtol, atol=tolerance.atol)
+    ):
+        return "Each entry equals the expected next one: recorded after the update, not before?"
+    mask = np.abs(expected) > max(tolerance.atol, 1e-6) * 10
+    if not np.any(mask):
+        return None
+    ratios = actual[mask] / expected[mask]
+    ratio = float(np.median(ratios))
+    if not np.allclose(ratios, ratio, rtol=1e-3):
+        return None
+    if np.isclose(ratio, -1.0, rtol=1e-3):
+        return "The sign is flipped."
+    for name, size in sizes.items():
+        if isinstance(size, int) and size > 1:
+            if np.isclose(ratio, size, rtol=1e-3):
+                return f"It is {name} = {size} times the expected value: a sum where a mean is due?"
+            if np.isclose(ratio, 1.0 / size, rtol=1e-3):
+                return f"It is 1/{name} of the expected value: a mean where a sum is due?"
+    return None

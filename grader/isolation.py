@@ -1,0 +1,244 @@
+"""Running a submission in a process of its own.
+
+The grading process never imports student code. `SubmissionProcess` starts
+`python -I -m grader.child` on one submitted module, sends it probes and reads
+back their outcomes over a pair of pipes. A request that runs past its time
+limit, or a process that dies (`os._exit`, a segfault, the memory limit), ends
+as a `Failure` for that request alone: the process is killed and the next
+request starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.probes import ErrorInfo, Outcome, Probe
+from grader.wire import WireError, decode, encode, read_frame, write_frame
+
+OUTPUT_TAIL_BYTES = 2000
+_END = object()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that produced no outcomes: `kind` is 'timeout' or 'crash'."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportFailure:
+    """The submitted module raised while being imported."""
+
+    error: ErrorInfo
+
+
+class SubmissionProcess:
+    """One submitted module, imported in a child process, answering probe requests."""
+
+    def __init__(self, module_file: Path, module_name: str, memory_mb: int):
+        self.module_file = Path(module_file).resolve()
+        self.module_name = module_name
+        self.memory_mb = memory_mb
+        self._workdir = tempfile.TemporaryDirectory(prefix="difflearn-")
+        self._process: subprocess.Popen[bytes] | None = None
+        self._request_fd = -1
+        self._responses: queue.Queue[tuple[float, Any]] = queue.Queue()
+        self._sent_at = 0.0
+
+    def __enter__(self) -> SubmissionProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def start(self, time_limit: float) -> Failure | ImportFailure | None:
+        """Starts the process and imports the module; None once it is ready."""
+        self.stop()
+        request_read, request_write = os.pipe()
+        response_read, response_write = os.pipe()
+        output = open(Path(self._workdir.name) / "output.log", "wb")  # noqa: SIM115
+        env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+        command = [
+            sys.executable,
+            "-I",
+            "-m",
+            "grader.child",
+            str(request_read),
+            str(response_write),
+            str(self.module_file),
+            self.module_name,
+            str(self.memory_mb),
+        ]
+        try:
+            self._process = subprocess.Popen(
+                command,
+                pass_fds=(request_read, response_write),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self._workdir.name,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            os.close(request_read)
+            os.close(response_write)
+            output.close()
+        self._request_fd = request_write
+        self._responses = queue.Queue()
+        reader = threading.Thread(target=self._read_responses, args=(response_read,), daemon=True)
+        reader.start()
+        self._sent_at = time.monotonic()
+        reply = self._receive(time_limit, "importing the module")
+        if isinstance(reply, Failure):
+            return reply
+        if reply.get("event") == "import_error":
+            self.stop()
+            return ImportFailure(ErrorInfo.from_message(reply.get("error")))
+        if reply.get("event") != "ready":
+            self.stop()
+            return Failure("crash", "the submission's process sent an unexpected message")
+        return None
+
+    def send(self, function: str, probes: list[Probe]) -> None:
+        """Asks the process to run `probes` on `function`; the clock starts now."""
+        message = {"function": function, "probes": [p.to_message(encode) for p in probes]}
+        self._sent_at = time.monotonic()
+        # A dead process shows up as the end of its responses, so a failed write can wait.
+        with contextlib.suppress(OSError):
+            write_frame(self._request_fd, message)
+
+    def receive(self, time_limit: float) -> list[Outcome] | Failure:
+        """The outcomes of the last request, if they came within `time_limit` of sending it."""
+        reply = self._receive(time_limit, "running the function")
+        if isinstance(reply, Failure):
+            return reply
+        results = reply.get("results")
+        if reply.get("event") != "results" or not isinstance(results, list):
+            self.stop()
+            return Failure("crash", "the submission's process sent an unexpected message")
+        try:
+            return [_outcome(r) for r in results]
+        except WireError as error:
+            self.stop()
+            return Failure("crash", f"the submission's process sent a malformed result ({error})")
+
+    def _receive(self, time_limit: float, doing: str) -> dict[str, Any] | Failure:
+        deadline = self._sent_at + time_limit
+        try:
+            arrived, frame = self._responses.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            arrived, frame = time.monotonic(), None
+        if frame is None or arrived > deadline:
+            self.stop()
+            return Failure(
+                "timeout",
+                f"timed out after {time_limit:g} s while {doing} "
+                "(an infinite loop, or far too much work?)",
+            )
+        if frame is _END or isinstance(frame, WireError):
+            return Failure("crash", self._describe_exit(doing))
+        if not isinstance(frame, dict):
+            self.stop()
+            return Failure("crash", "the submission's process sent an unexpected message")
+        return frame
+
+    def _read_responses(self, fd: int) -> None:
+        try:
+            while True:
+                try:
+                    frame = read_frame(fd)
+                except (WireError, OSError) as error:
+                    self._responses.put((time.monotonic(), WireError(str(error))))
+                    return
+                if frame is None:
+                    self._responses.put((time.monotonic(), _END))
+                    return
+                self._responses.put((time.monotonic(), frame))
+        finally:
+            os.close(fd)
+
+    def _describe_exit(self, doing: str) -> str:
+        process = self._process
+        code = None
+        if process is not None:
+            try:
+                code = process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+        tail = self.output_tail()
+        self.stop()
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            what = {
+                "SIGSEGV": "crashed with a segmentation fault (SIGSEGV)",
+                "SIGKILL": "was killed (SIGKILL), perhaps for using too much memory",
+                "SIGABRT": "aborted (SIGABRT)",
+            }.get(name, f"was stopped by signal {name}")
+        elif code is not None:
+            what = f"exited with status {code} (a call to sys.exit() or os._exit()?)"
+        else:
+            what = "stopped answering"
+        message = f"the submission's process {what} while {doing}"
+        if tail:
+            message += f"; its last output: {tail}"
+        return message
+
+    def output_tail(self) -> str:
+        """The end of what the submission printed, for feedback on a crash."""
+        path = Path(self._workdir.name) / "output.log"
+        try:
+            with open(path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                size = log.tell()
+                log.seek(max(0, size - OUTPUT_TAIL_BYTES))
+                data = log.read()
+        except OSError:
+            return ""
+        text = data.decode("utf-8", errors="replace").strip()
+        return ("..." + text) if size > OUTPUT_TAIL_BYTES else text
+
+    def stop(self) -> None:
+        """Kills the process (and anything it started) and closes the pipes."""
+        process, self._process = self._process, None
+        if self._request_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._request_fd)
+            self._request_fd = -1
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+
+    def close(self) -> None:
+        self.stop()
+        self._workdir.cleanup()
+
+
+def _outcome(result: Any) -> Outcome:
+    if not isinstance(result, dict):
+        raise WireError("malformed result")
+    if "error" in result:
+        return Outcome(error=ErrorInfo.from_message(result["error"]))
+    if "value" not in result:
+        raise WireError("result with neither value nor error")
+    return Outcome(value=decode(result["value"]))

@@ -1,0 +1,553 @@
+"""The course manifest, `course.yml`: loading and validation.
+
+Everything the grader knows about a course comes from here: the modules in
+order, the functions of each with their points, how their inputs are made,
+which checks run with what weight, tolerances, limits and seeds. A manifest
+that breaks the schema raises `ManifestError` naming the file, the key and
+what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.errors import ManifestError
+
+CHECK_KINDS = (
+    "shape",
+    "values",
+    "gradients",
+    "finite_values",
+    "finite_gradients",
+    "jit",
+    "contains",
+    "constant_size",
+)
+# Checks that take an argument in course.yml, and what it is.
+CHECK_PARAMETERS = {
+    "gradients": "a list of argument names",
+    "finite_gradients": "a list of argument names",
+    "contains": "a primitive name",
+    "constant_size": "a size name",
+}
+UNGATED_CHECKS = ("shape", "values")
+DISTRIBUTIONS = {
+    "normal": {"loc": 0.0, "scale": 1.0},
+    "uniform": {"low": 0.0, "high": 1.0},
+    "bernoulli": {"p": 0.5},
+    "integers": {"low": 0, "high": 10},
+}
+DTYPES = ("float32", "int32", "bool")
+MAX_SHAPE_POINTS_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_s: float
+    import_time_s: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class RandomArray:
+    """An array drawn from a distribution; `shape` holds size names or ints."""
+
+    shape: tuple[str | int, ...]
+    dist: str
+    params: Mapping[str, float]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class FixedArray:
+    values: Any
+    dtype: str
+
+
+@dataclass(frozen=True)
+class CaseValue:
+    """A Python value taken from each case (a learning rate, a step count)."""
+
+    key: str
+    static: bool
+
+
+ArgSpec = RandomArray | FixedArray | CaseValue | Mapping[str, "ArgSpec"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    kind: str
+    weight: float
+    parameter: Any = None
+
+    @property
+    def title(self) -> str:
+        """The check's name in reports, e.g. 'finite gradients', 'uses scan'."""
+        if self.kind == "shape":
+            return "shape and dtype"
+        if self.kind == "contains":
+            return f"uses {self.parameter}"
+        if self.kind == "constant_size":
+            return f"does not grow with {self.parameter}"
+        return self.kind.replace("_", " ")
+
+    @property
+    def gated(self) -> bool:
+        """Whether the check earns points only once the values are right."""
+        return self.kind not in UNGATED_CHECKS
+
+
+@dataclass(frozen=True)
+class ExtremeInputs:
+    case: Mapping[str, Any]
+    args: Mapping[str, ArgSpec]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    points: float
+    args: Mapping[str, ArgSpec]
+    cases: tuple[Mapping[str, Any], ...]
+    checks: tuple[CheckSpec, ...]
+    tolerance: Tolerance
+    limits: Limits
+    seed: int
+    extreme: ExtremeInputs | None = None
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(self.args)
+
+    @property
+    def static_argnums(self) -> tuple[int, ...]:
+        return tuple(
+            i
+            for i, spec in enumerate(self.args.values())
+            if isinstance(spec, CaseValue) and spec.static
+        )
+
+    def check_points(self, check: CheckSpec) -> float:
+        total = sum(c.weight for c in self.checks)
+        return self.points * check.weight / total
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    title: str
+    functions: tuple[FunctionSpec, ...]
+    limits: Limits
+
+    def function(self, name: str) -> FunctionSpec:
+        for function in self.functions:
+            if function.name == name:
+                return function
+        raise KeyError(name)
+
+    @property
+    def points(self) -> float:
+        return sum(f.points for f in self.functions)
+
+
+@dataclass(frozen=True)
+class Course:
+    path: Path
+    title: str
+    seed: int
+    solutions_dir: Path
+    exercises_dir: Path
+    modules: tuple[ModuleSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.modules)
+
+    def module(self, name: str) -> ModuleSpec:
+        for module in self.modules:
+            if module.name == name:
+                return module
+        raise KeyError(name)
+
+
+def load_course(path: Path | str) -> Course:
+    """Reads and validates a course manifest."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ManifestError(f"{path}: cannot read the course manifest: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ManifestError(f"{path}{where}: not valid YAML: {problem}") from None
+    return _Parser(path).course(data)
+
+
+class _Parser:
+    """Turns the YAML document into a `Course`, failing at the first bad key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, what: str) -> ManifestError:
+        return ManifestError(f"{self.path}: {key}: {what}")
+
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        required: tuple[str, ...] = (),
+        optional: tuple[str, ...] | None = None,
+    ) -> dict[str, Any]:
+        """`value` as a mapping with the required keys; with `optional`, no other keys."""
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping, got {_kind(value)}")
+        for name in required:
+            if name not in value:
+                raise self.fail(key, f"missing required key '{name}'")
+        if optional is None:
+            return value
+        allowed = set(required) | set(optional)
+        for name in value:
+            if name not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(f"{key}.{name}", f"unknown key (expected one of: {known})")
+        return value
+
+    def number(
+        self, value: Any, key: str, *, positive: bool = False, integer: bool = False
+    ) -> float:
+        valid = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not valid:
+            expected = "an integer" if integer else "a number"
+            raise self.fail(key, f"expected {expected}, got {_kind(value)}")
+        if positive and value <= 0:
+            raise self.fail(key, f"must be positive, got {value}")
+        return value
+
+    def name(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.isidentifier():
+            raise self.fail(key, f"expected a Python identifier, got {value!r}")
+        return value
+
+    def course(self, data: Any) -> Course:
+        top = self.mapping(
+            data,
+            "course",
+            required=("title", "seed", "modules"),
+            optional=("solutions", "exercises", "defaults"),
+        )
+        defaults = self.mapping(
+            top.get("defaults", {}), "defaults", optional=("tolerance", "limits", "weights")
+        )
+        tolerance = self.tolerance(
+            defaults.get("tolerance", {}), "defaults.tolerance", Tolerance(rtol=1e-5, atol=1e-6)
+        )
+        limits = self.limits(
+            defaults.get("limits", {}),
+            "defaults.limits",
+            Limits(time_s=30.0, import_time_s=60.0, memory_mb=4096),
+        )
+        weights = self.weights(defaults.get("weights", {}), "defaults.weights")
+        seed = int(self.number(top["seed"], "seed", integer=True))
+        modules = top["modules"]
+        if not isinstance(modules, list) or not modules:
+            raise self.fail("modules", "expected a non-empty list of modules")
+        parsed = tuple(
+            self.module(m, f"modules[{i}]", tolerance, limits, weights, seed)
+            for i, m in enumerate(modules)
+        )
+        self.unique([m.name for m in parsed], "modules", "module")
+        return Course(
+            path=self.path,
+            title=str(top["title"]),
+            seed=seed,
+            solutions_dir=self.path.parent / str(top.get("solutions", "solutions")),
+            exercises_dir=self.path.parent / str(top.get("exercises", "exercises")),
+            modules=parsed,
+        )
+
+    def unique(self, names: list[str], key: str, what: str) -> None:
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise self.fail(key, f"{what} '{name}' is listed twice")
+            seen.add(name)
+
+    def tolerance(self, value: Any, key: str, base: Tolerance) -> Tolerance:
+        value = self.mapping(value, key, optional=("rtol", "atol"))
+        return Tolerance(
+            rtol=float(self.number(value.get("rtol", base.rtol), f"{key}.rtol")),
+            atol=float(self.number(value.get("atol", base.atol), f"{key}.atol")),
+        )
+
+    def limits(self, value: Any, key: str, base: Limits) -> Limits:
+        value = self.mapping(value, key, optional=("time_s", "import_time_s", "memory_mb"))
+        return Limits(
+            time_s=float(
+                self.number(value.get("time_s", base.time_s), f"{key}.time_s", positive=True)
+            ),
+            import_time_s=float(
+                self.number(
+                    value.get("import_time_s", base.import_time_s),
+                    f"{key}.import_time_s",
+                    positive=True,
+                )
+            ),
+            memory_mb=int(
+                self.number(
+                    value.get("memory_mb", base.memory_mb),
+                    f"{key}.memory_mb",
+                    positive=True,
+                    integer=True,
+                )
+            ),
+        )
+
+    def weights(self, value: Any, key: str) -> dict[str, float]:
+        value = self.mapping(value, key, optional=CHECK_KINDS)
+        weights = dict.fromkeys(CHECK_KINDS, 1.0)
+        for kind, weight in value.items():
+            weights[kind] = float(self.number(weight, f"{key}.{kind}", positive=True))
+        return weights
+
+    def module(
+        self,
+        value: Any,
+        key: str,
+        tolerance: Tolerance,
+        limits: Limits,
+        weights: dict[str, float],
+        seed: int,
+    ) -> ModuleSpec:
+        value = self.mapping(
+            value, key, required=("name", "functions"), optional=("title", "limits")
+        )
+        name = self.name(value["name"], f"{key}.name")
+        limits = self.limits(value.get("limits", {}), f"{key}.limits", limits)
+        functions = value["functions"]
+        if not isinstance(functions, list) or not functions:
+            raise self.fail(f"{key}.functions", "expected a non-empty list of functions")
+        parsed = tuple(
+            self.function(f, f"{key}.functions[{i}]", tolerance, limits, weights, seed)
+            for i, f in enumerate(functions)
+        )
+        self.unique([f.name for f in parsed], f"{key}.functions", "function")
+        return ModuleSpec(
+            name=name, title=str(value.get("title", name)), functions=parsed, limits=limits
+        )
+
+    def function(
+        self,
+        value: Any,
+        key: str,
+        tolerance: Tolerance,
+        limits: Limits,
+        weights: dict[str, float],
+        seed: int,
+    ) -> FunctionSpec:
+        value = self.mapping(
+            value,
+            key,
+            required=("name", "points", "args", "cases", "checks"),
+            optional=("tolerance", "limits", "seed", "extreme"),
+        )
+        name = self.name(value["name"], f"{key}.name")
+        args = self.mapping(value["args"], f"{key}.args")
+        parsed_args = {
+            self.name(arg, f"{key}.args"): self.arg(spec, f"{key}.args.{arg}", top_level=True)
+            for arg, spec in args.items()
+        }
+        cases = value["cases"]
+        if not isinstance(cases, list) or not cases:
+            raise self.fail(f"{key}.cases", "expected a non-empty list of cases")
+        parsed_cases = tuple(
+            self.case(case, f"{key}.cases[{i}]", parsed_args) for i, case in enumerate(cases)
+        )
+        extreme = None
+        if "extreme" in value:
+            extreme = self.extreme(value["extreme"], f"{key}.extreme", parsed_args)
+        checks = value["checks"]
+        if not isinstance(checks, list) or not checks:
+            raise self.fail(f"{key}.checks", "expected a non-empty list of checks")
+        parsed_checks = tuple(
+            self.check(check, f"{key}.checks[{i}]", weights, parsed_args, parsed_cases, extreme)
+            for i, check in enumerate(checks)
+        )
+        self.unique([c.title for c in parsed_checks], f"{key}.checks", "check")
+        function = FunctionSpec(
+            name=name,
+            points=float(self.number(value["points"], f"{key}.points", positive=True)),
+            args=parsed_args,
+            cases=parsed_cases,
+            checks=parsed_checks,
+            tolerance=self.tolerance(value.get("tolerance", {}), f"{key}.tolerance", tolerance),
+            limits=self.limits(value.get("limits", {}), f"{key}.limits", limits),
+            seed=int(self.number(value.get("seed", seed), f"{key}.seed", integer=True)),
+            extreme=extreme,
+        )
+        ungated = sum(function.check_points(c) for c in function.checks if c.kind == "shape")
+        if ungated > MAX_SHAPE_POINTS_SHARE * function.points + 1e-9:
+            raise self.fail(
+                f"{key}.checks",
+                "the shape check may carry at most a quarter of "
+                "the function's points; lower its weight",
+            )
+        return function
+
+    def arg(self, value: Any, key: str, top_level: bool = False) -> ArgSpec:
+        if not isinstance(value, dict) or not value:
+            raise self.fail(key, f"expected a mapping describing an argument, got {_kind(value)}")
+        if "shape" in value:
+            return self.random_array(value, key)
+        if "values" in value:
+            value = self.mapping(value, key, required=("values",), optional=("dtype",))
+            return FixedArray(values=value["values"], dtype=self.dtype(value, key))
+        if "case" in value:
+            value = self.mapping(value, key, required=("case",), optional=("static",))
+            static = value.get("static", False)
+            if not isinstance(static, bool):
+                raise self.fail(f"{key}.static", f"expected true or false, got {_kind(static)}")
+            if static and not top_level:
+                raise self.fail(f"{key}.static", "only a top-level argument can be static")
+            return CaseValue(key=self.name(value["case"], f"{key}.case"), static=static)
+        return {self.name(k, key): self.arg(v, f"{key}.{k}") for k, v in value.items()}
+
+    def random_array(self, value: dict[str, Any], key: str) -> RandomArray:
+        dist = value.get("dist")
+        if dist not in DISTRIBUTIONS:
+            raise self.fail(
+                f"{key}.dist", f"expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}"
+            )
+        params = DISTRIBUTIONS[dist]
+        value = self.mapping(value, key, required=("shape", "dist"), optional=("dtype", *params))
+        shape = value["shape"]
+        if not isinstance(shape, list) or not all(
+            (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+            or (isinstance(d, str) and d.isidentifier())
+            for d in shape
+        ):
+            raise self.fail(f"{key}.shape", "expected a list of size names and whole numbers")
+        return RandomArray(
+            shape=tuple(shape),
+            dist=dist,
+            params={
+                p: float(self.number(value.get(p, d), f"{key}.{p}")) for p, d in params.items()
+            },
+            dtype=self.dtype(value, key),
+        )
+
+    def dtype(self, value: dict[str, Any], key: str) -> str:
+        dtype = value.get("dtype", "float32")
+        if dtype not in DTYPES:
+            raise self.fail(f"{key}.dtype", f"expected one of {', '.join(DTYPES)}, got {dtype!r}")
+        return dtype
+
+    def case(self, value: Any, key: str, args: Mapping[str, ArgSpec]) -> dict[str, Any]:
+        value = self.mapping(value, key)
+        for needed, where in _case_keys(args):
+            if needed not in value:
+                raise self.fail(key, f"missing '{needed}', used by {where}")
+        for name, entry in value.items():
+            self.number(entry, f"{key}.{name}")
+        return dict(value)
+
+    def extreme(self, value: Any, key: str, args: Mapping[str, ArgSpec]) -> ExtremeInputs:
+        value = self.mapping(value, key, required=("case", "args"))
+        overrides = self.mapping(value["args"], f"{key}.args", optional=tuple(args))
+        parsed = {name: self.arg(spec, f"{key}.args.{name}") for name, spec in overrides.items()}
+        merged = {**args, **parsed}
+        return ExtremeInputs(case=self.case(value["case"], f"{key}.case", merged), args=parsed)
+
+    def check(
+        self,
+        value: Any,
+        key: str,
+        weights: dict[str, float],
+        args: Mapping[str, ArgSpec],
+        cases: tuple[Mapping[str, Any], ...],
+        extreme: ExtremeInputs | None,
+    ) -> CheckSpec:
+        if isinstance(value, dict) and len(value) == 1:
+            kind, parameter = next(iter(value.items()))
+        elif isinstance(value, str):
+            kind, parameter = value, None
+        else:
+            raise self.fail(
+                key, "expected a check name or a one-entry mapping (for example `contains: scan`)"
+            )
+        if kind not in CHECK_KINDS:
+            raise self.fail(key, f"unknown check {kind!r} (known: {', '.join(CHECK_KINDS)})")
+        needs = CHECK_PARAMETERS.get(kind)
+        if needs is None and parameter is not None:
+            raise self.fail(key, f"the check '{kind}' takes no parameter")
+        if needs is not None and parameter is None:
+            raise self.fail(key, f"the check '{kind}' needs {needs}, as `{kind}: ...`")
+        if kind in ("gradients", "finite_gradients"):
+            if not isinstance(parameter, list) or not parameter:
+                raise self.fail(f"{key}.{kind}", "expected a list of argument names")
+            for arg in parameter:
+                spec = args.get(arg)
+                if spec is None:
+                    raise self.fail(f"{key}.{kind}", f"no argument named {arg!r}")
+                if isinstance(spec, CaseValue | FixedArray) or (
+                    isinstance(spec, RandomArray) and spec.dtype != "float32"
+                ):
+                    raise self.fail(
+                        f"{key}.{kind}",
+                        f"cannot differentiate with respect to {arg!r}: it is not a float32 array",
+                    )
+            parameter = tuple(parameter)
+        elif kind in ("contains", "constant_size") and not (
+            isinstance(parameter, str) and parameter.isidentifier()
+        ):
+            raise self.fail(f"{key}.{kind}", f"expected a name, got {parameter!r}")
+        if kind == "constant_size" and not all(parameter in case for case in cases):
+            raise self.fail(
+                f"{key}.constant_size", f"the size {parameter!r} is not set by every case"
+            )
+        if kind in ("finite_values", "finite_gradients") and extreme is None:
+            raise self.fail(key, f"the check '{kind}' needs an `extreme` block of inputs")
+        return CheckSpec(kind=kind, weight=weights[kind], parameter=parameter)
+
+
+def _case_keys(args: Mapping[str, ArgSpec], where: str = "") -> list[tuple[str, str]]:
+    """The case keys that the argument specs refer to, with the argument using each."""
+    keys: list[tuple[str, str]] = []
+    for name, spec in args.items():
+        path = f"{where}.{name}" if where else name
+        if isinstance(spec, RandomArray):
+            keys.extend((d, f"the shape of {path}") for d in spec.shape if isinstance(d, str))
+        elif isinstance(spec, CaseValue):
+            keys.append((spec.key, f"the argument {path}"))
+        elif isinstance(spec, Mapping):
+            keys.extend(_case_keys(spec, path))
+    return keys
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )

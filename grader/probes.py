@@ -1,0 +1,203 @@
+"""Probes: a function run one of the ways the checks need.
+
+A probe is a call (`call`), a call under `jax.jit` (`jit`), a reverse-mode
+gradient (`vjp`), or a look at the traced program (`jaxpr`). The same code runs
+the student's function in its own process and the reference in the grading
+process, so both are measured in exactly the same way.
+
+This module imports only JAX and NumPy: it is what a submission's process
+loads, and nothing reachable from it leads to the reference.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PROBE_KINDS = ("call", "jit", "vjp", "jaxpr")
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One way of running a function on one set of positional arguments.
+
+    `static` holds the positions of the arguments that `jax.jit` treats as
+    static; `wrt` the positions `vjp` differentiates with respect to, and
+    `cotangent` is "ones" or a seed for a standard normal cotangent.
+    """
+
+    kind: str
+    args: tuple[Any, ...]
+    static: tuple[int, ...] = ()
+    wrt: tuple[int, ...] = ()
+    cotangent: str | int = "ones"
+
+    def to_message(self, encode: Callable[[Any], Any]) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "args": encode(tuple(self.args)),
+            "static": list(self.static),
+            "wrt": list(self.wrt),
+            "cotangent": self.cotangent,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any], decode: Callable[[Any], Any]) -> Probe:
+        return cls(
+            kind=message["kind"],
+            args=tuple(decode(message["args"])),
+            static=tuple(message["static"]),
+            wrt=tuple(message["wrt"]),
+            cotangent=message["cotangent"],
+        )
+
+
+@dataclass
+class Outcome:
+    """What a probe gave: a value, or the error it raised."""
+
+    value: Any = None
+    error: ErrorInfo | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class ErrorInfo:
+    """An exception, described as data: class names (most derived first), message, place."""
+
+    types: list[str]
+    message: str
+    location: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def type_name(self) -> str:
+        return self.types[0] if self.types else "Exception"
+
+    def is_a(self, name: str) -> bool:
+        return name in self.types
+
+    def to_message(self) -> dict[str, Any]:
+        return {"types": self.types, "message": self.message, "location": self.location}
+
+    @classmethod
+    def from_message(cls, data: Any) -> ErrorInfo:
+        if not isinstance(data, dict):
+            return cls(types=["Exception"], message="malformed error report")
+        types = data.get("types")
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            types = ["Exception"]
+        return cls(
+            types=[t[:100] for t in types[:20]],
+            message=str(data.get("message", ""))[:MAX_ERROR_CHARS],
+            location=str(data.get("location", ""))[:300],
+        )
+
+
+def describe_exception(error: BaseException, source_file: str | None = None) -> ErrorInfo:
+    """An ErrorInfo for `error`, located at the deepest frame in `source_file`."""
+    types = [cls.__name__ for cls in type(error).__mro__ if cls not in (object, BaseException)]
+    message = str(error)
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + " ..."
+    location = ""
+    if source_file is not None:
+        for frame in reversed(traceback.extract_tb(error.__traceback__)):
+            if frame.filename == source_file:
+                location = f"line {frame.lineno}: {(frame.line or '').strip()}"
+                break
+    return ErrorInfo(types=types, message=message, location=location)
+
+
+def run_probe(function: Callable[..., Any], probe: Probe) -> Any:
+    """Runs one probe and returns its result as NumPy data (exceptions propagate)."""
+    args = tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))
+    if probe.kind == "call":
+        return _to_numpy(function(*args))
+    if probe.kind == "jit":
+        return _to_numpy(jax.jit(function, static_argnums=probe.static)(*args))
+    if probe.kind == "vjp":
+        return _to_numpy(_vjp(function, args, probe))
+    if probe.kind == "jaxpr":
+        closed = jax.make_jaxpr(function, static_argnums=probe.static)(*args)
+        primitives: set[str] = set()
+        equations = _walk(closed.jaxpr, primitives)
+        return {"primitives": sorted(primitives), "equations": equations}
+    raise ValueError(f"unknown probe kind {probe.kind!r}")
+
+
+def _vjp(function: Callable[..., Any], args: tuple[Any, ...], probe: Probe) -> tuple[Any, ...]:
+    def restricted(*diff_args: Any) -> Any:
+        full = list(args)
+        for position, value in zip(probe.wrt, diff_args, strict=True):
+            full[position] = value
+        return function(*full)
+
+    primals = tuple(args[i] for i in probe.wrt)
+    output, pullback = jax.vjp(restricted, *primals)
+    return pullback(cotangent_like(output, probe.cotangent))
+
+
+def cotangent_like(output: Any, spec: str | int) -> Any:
+    """Ones, or standard normal values from the seed `spec`, shaped like `output`."""
+    leaves, treedef = jax.tree_util.tree_flatten(output)
+    if spec == "ones":
+        new = [jnp.ones_like(leaf) for leaf in leaves]
+    else:
+        rng = np.random.default_rng(int(spec))
+        new = [
+            jnp.asarray(rng.standard_normal(np.shape(leaf)), dtype=jnp.result_type(leaf))
+            for leaf in leaves
+        ]
+    return jax.tree_util.tree_unflatten(treedef, new)
+
+
+def _walk(jaxpr: Any, primitives: set[str]) -> int:
+    """Counts the equations of a jaxpr and every jaxpr nested in it, noting primitives."""
+    count = 0
+    for equation in jaxpr.eqns:
+        count += 1
+        primitives.add(equation.primitive.name)
+        for param in equation.params.values():
+            for sub in _subjaxprs(param):
+                count += _walk(sub, primitives)
+    return count
+
+
+def _subjaxprs(param: Any) -> list[Any]:
+    if hasattr(param, "eqns"):
+        return [param]
+    if hasattr(param, "jaxpr") and hasattr(param.jaxpr, "eqns"):
+        return [param.jaxpr]
+    if isinstance(param, tuple | list):
+        return [sub for item in param for sub in _subjaxprs(item)]
+    return []
+
+
+def _to_jax(tree: Any) -> Any:
+    return jax.tree_util.tree_map(
+        lambda leaf: jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf, tree
+    )
+
+
+def _to_numpy(tree: Any) -> Any:
+    """Concrete outputs as NumPy arrays; tuples, lists and dicts kept as they are."""
+    if isinstance(tree, tuple):
+        return tuple(_to_numpy(x) for x in tree)
+    if isinstance(tree, list):
+        return [_to_numpy(x) for x in tree]
+    if isinstance(tree, dict):
+        return {k: _to_numpy(v) for k, v in tree.items()}
+    if isinstance(tree, jax.Array):
+        return np.asarray(tree)
+    return tree

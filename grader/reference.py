@@ -1,0 +1,75 @@
+"""Where the expected outputs come from.
+
+The engine asks a `Reference` for the outcomes of probes and never touches the
+reference code itself, so a student's copy of the course can later serve
+recorded outcomes where there is no `solutions/` folder. `LiveReference` runs
+the reference solutions, loaded by path, in the grading process (trusted code).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+from grader.errors import UsageError
+from grader.probes import Outcome, Probe, run_probe
+
+
+class CourseError(UsageError):
+    """The course itself is broken: a reference that is missing or fails."""
+
+
+class Reference(Protocol):
+    def outcomes(
+        self, module: str, function: str, probes: Mapping[str, Probe]
+    ) -> dict[str, Outcome]:
+        """The expected outcome of each probe, by the probe's key."""
+        ...
+
+
+class LiveReference:
+    """Runs the reference solutions in this process, remembering every outcome."""
+
+    def __init__(self, solutions_dir: Path):
+        self.solutions_dir = Path(solutions_dir)
+        self._modules: dict[str, ModuleType] = {}
+        self._cache: dict[tuple[str, str, str], Outcome] = {}
+
+    def outcomes(
+        self, module: str, function: str, probes: Mapping[str, Probe]
+    ) -> dict[str, Outcome]:
+        reference = getattr(self._module(module), function, None)
+        if not callable(reference):
+            raise CourseError(
+                f"{self.solutions_dir / (module + '.py')} has no function "
+                f"{function!r}, which course.yml lists"
+            )
+        results = {}
+        for key, probe in probes.items():
+            cache_key = (module, function, key)
+            if cache_key not in self._cache:
+                try:
+                    self._cache[cache_key] = Outcome(value=run_probe(reference, probe))
+                except Exception as error:
+                    raise CourseError(
+                        f"the reference {module}.{function} failed on probe "
+                        f"{key}: {type(error).__name__}: {error}"
+                    ) from error
+            results[key] = self._cache[cache_key]
+        return results
+
+    def _module(self, name: str) -> ModuleType:
+        if name not in self._modules:
+            path = self.solutions_dir / f"{name}.py"
+            if not path.is_file():
+                raise CourseError(f"no reference solution {path} for module {name!r}")
+            spec = importlib.util.spec_from_file_location(f"_difflearn_reference_{name}", path)
+            if spec is None or spec.loader is None:
+                raise CourseError(f"cannot load the reference solution {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[name] = module
+        return self._modules[name]
