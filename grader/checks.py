@@ -42,10 +42,11 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
     first_line = error.message.strip().splitlines()[0] if error.message.strip() else ""
     if any(error.is_a(name) for name in TRACER_ERRORS):
         return (
-            f"fails under jax.jit with {error.type_name}{where}: the code needs the concrete "
-            "value of a traced array, as a Python `if`, bool(), int(), float() or np.asarray "
-            "on it does. Under jit, arrays are abstract tracers without values; choose "
-            "between results with jnp.where(condition, a, b) (or jax.lax.cond) instead."
+            f"fails when traced (as jax.jit and jax.grad do) with {error.type_name}{where}: "
+            "the code needs the concrete value of a traced array, as a Python `if`, bool(), "
+            "int(), float() or np.asarray on it does. A tracer stands for every possible "
+            "value; choose between results with jnp.where(condition, a, b) (or jax.lax.cond) "
+            "and compute with jax.numpy, not NumPy."
         )
     if error.is_a("MemoryError") or "RESOURCE_EXHAUSTED" in error.message:
         return (

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.cache import SUBMISSIONS, cache_dir, jax_cache_environment
 from grader.probes import ErrorInfo, Outcome, Probe
 from grader.wire import WireError, decode, encode, read_frame, write_frame
 
@@ -74,7 +75,11 @@ class SubmissionProcess:
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         output = open(Path(self._workdir.name) / "output.log", "wb")  # noqa: SIM115
-        env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+            **jax_cache_environment(cache_dir(SUBMISSIONS)),
+        }
         command = [
             sys.executable,
             "-I",

@@ -44,6 +44,17 @@ DISTRIBUTIONS = {
 }
 DTYPES = ("float32", "int32", "bool")
 MAX_SHAPE_POINTS_SHARE = 0.25
+# Weights of the checks where course.yml's `defaults.weights` does not set them.
+DEFAULT_WEIGHTS = {
+    "shape": 1.0,
+    "values": 4.0,
+    "gradients": 2.0,
+    "finite_values": 1.0,
+    "finite_gradients": 1.0,
+    "jit": 1.0,
+    "contains": 2.0,
+    "constant_size": 2.0,
+}
 
 
 @dataclass(frozen=True)
@@ -326,7 +337,7 @@ class _Parser:
 
     def weights(self, value: Any, key: str) -> dict[str, float]:
         value = self.mapping(value, key, optional=CHECK_KINDS)
-        weights = dict.fromkeys(CHECK_KINDS, 1.0)
+        weights = dict(DEFAULT_WEIGHTS)
         for kind, weight in value.items():
             weights[kind] = float(self.number(weight, f"{key}.{kind}", positive=True))
         return weights

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
+from grader.cache import REFERENCE, cache_dir, enable_in_this_process
 from grader.errors import UsageError
 from grader.probes import Outcome, Probe, run_probe
 
@@ -34,6 +35,7 @@ class LiveReference:
     """Runs the reference solutions in this process, remembering every outcome."""
 
     def __init__(self, solutions_dir: Path):
+        enable_in_this_process(cache_dir(REFERENCE))
         self.solutions_dir = Path(solutions_dir)
         self._modules: dict[str, ModuleType] = {}
         self._cache: dict[tuple[str, str, str], Outcome] = {}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 MAX_FRAME_BYTES = 256 * 1024 * 1024
+MAX_STRING_CHARS = 1000
 ALLOWED_DTYPES = frozenset(
     [
         "bool",
@@ -60,11 +61,13 @@ class Opaque:
 
 
 def encode(tree: Any) -> Any:
-    """Encodes a pytree of arrays, numbers, tuples, lists, dicts and None as JSON data."""
+    """Encodes a pytree of arrays, numbers, strings, tuples, lists, dicts and None as JSON."""
     if tree is None:
         return {"t": "none"}
     if isinstance(tree, bool | int | float) and not isinstance(tree, np.generic):
         return {"t": "py", "v": tree, "type": type(tree).__name__}
+    if isinstance(tree, str):
+        return {"t": "str", "v": tree[:MAX_STRING_CHARS]}
     if isinstance(tree, tuple | list):
         return {"t": type(tree).__name__, "items": [encode(x) for x in tree]}
     if isinstance(tree, dict):
@@ -77,6 +80,8 @@ def encode(tree: Any) -> Any:
     try:
         array = np.asarray(tree)
     except Exception:
+        return {"t": "opaque", "type": type(tree).__name__}
+    if array.dtype.kind == "O":
         return {"t": "opaque", "type": type(tree).__name__}
     if array.dtype.name not in ALLOWED_DTYPES:
         return {"t": "opaque", "type": f"{type(tree).__name__} of dtype {array.dtype}"}
@@ -100,6 +105,11 @@ def decode(data: Any) -> Any:
         if not isinstance(value, bool | int | float):
             raise WireError("malformed Python number")
         return value
+    if kind == "str":
+        value = data.get("v")
+        if not isinstance(value, str):
+            raise WireError("malformed string")
+        return value[:MAX_STRING_CHARS]
     if kind in ("tuple", "list"):
         items = [decode(x) for x in _list(data.get("items"))]
         return tuple(items) if kind == "tuple" else items

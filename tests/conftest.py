@@ -1,0 +1,84 @@
+"""Shared fixtures: the course, a reference reused across tests, and graders of source text."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from grader.engine import grade_module
+from grader.manifest import Course, load_course
+from grader.reference import LiveReference
+from grader.results import ModuleResult
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY = ROOT / "tests" / "fixtures" / "toy"
+
+# A compilation cache of the test run's own: shared by its tests, apart from the user's.
+os.environ.setdefault("DIFFLEARN_CACHE_DIR", tempfile.mkdtemp(prefix="difflearn-test-cache-"))
+
+GradeSource = Callable[..., ModuleResult]
+
+
+@pytest.fixture(scope="session")
+def course() -> Course:
+    return load_course(ROOT / "course.yml")
+
+
+@pytest.fixture(scope="session")
+def reference(course: Course) -> LiveReference:
+    """One reference for the whole run, so each reference probe is computed once."""
+    return LiveReference(course.solutions_dir)
+
+
+def reference_source(module: str, solutions: Path = ROOT / "solutions") -> str:
+    return (solutions / f"{module}.py").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def toy_course() -> Course:
+    """A small course of the tests' own: a scan, a vmap, a plain function, short limits."""
+    return load_course(TOY / "course.yml")
+
+
+@pytest.fixture(scope="session")
+def toy_reference(toy_course: Course) -> LiveReference:
+    return LiveReference(toy_course.solutions_dir)
+
+
+@pytest.fixture
+def grade_source(course: Course, reference: LiveReference, tmp_path: Path) -> GradeSource:
+    """Grades a submission given as source text: grade_source("bce", src, functions=[...])."""
+    return _grader(course, reference, tmp_path)
+
+
+@pytest.fixture
+def grade_toy(toy_course: Course, toy_reference: LiveReference, tmp_path: Path) -> GradeSource:
+    """Grades a submission to the toy course: grade_toy(src, functions=[...])."""
+    grader = _grader(toy_course, toy_reference, tmp_path)
+    return lambda source, functions=None: grader("toy", source, functions)
+
+
+def _grader(course: Course, reference: LiveReference, tmp_path: Path) -> GradeSource:
+    def run(module: str, source: str, functions: list[str] | None = None) -> ModuleResult:
+        folder = tmp_path / f"submission{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        file = folder / f"{module}.py"
+        file.write_text(textwrap.dedent(source), encoding="utf-8")
+        return grade_module(course.module(module), file, reference, functions=functions)
+
+    return run
+
+
+def with_override(module: str, *overrides: str) -> str:
+    """The reference module with some functions redefined after it (the later def wins)."""
+    return "\n\n".join([reference_source(module), *(textwrap.dedent(o) for o in overrides)])
+
+
+def failed(result: ModuleResult, function: str) -> dict[str, str]:
+    """The failed checks of one function, by check name, with their messages."""
+    return {c.check: c.message for c in result.checks if c.function == function and not c.passed}

@@ -1,0 +1,107 @@
+"""The difflearn command: the instructor's self-check, the stubs, JSON, and usage errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+
+def difflearn(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
+    return subprocess.run(
+        [executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_grading_the_solutions_gives_full_marks_and_valid_json(tmp_path):
+    out = tmp_path / "results.json"
+    run = difflearn("grade", "solutions/", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "Total: 23 / 23 points" in run.stdout
+    results = json.loads(out.read_text())
+    assert results["score"] == pytest.approx(23)
+    assert results["tests"], "no tests in the report"
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output"}
+        assert re.fullmatch(r"bce\.\w+: [a-z ]+", test["name"]), test["name"]
+        assert test["status"] == "passed" and test["score"] == test["max_score"] > 0
+        assert isinstance(test["output"], str)
+    names = [t["name"] for t in results["tests"]]
+    assert "bce.sigmoid: finite gradients" in names
+    assert len(names) == len(set(names))
+    assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(23, abs=1e-3)
+
+
+def test_grading_the_stubs_gives_zero_with_a_readable_report(tmp_path):
+    out = tmp_path / "results.json"
+    run = difflearn("grade", "--module", "bce", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "Total: 0 / 23 points" in run.stdout
+    assert "not implemented yet" in run.stdout
+    results = json.loads(out.read_text())
+    assert results["score"] == 0
+    assert {t["status"] for t in results["tests"]} == {"failed"}
+    assert {t["output"] for t in results["tests"]} == {"not implemented yet"}
+
+
+def test_a_single_module_file_can_be_graded(tmp_path):
+    run = difflearn("grade", "exercises/bce.py")
+    assert run.returncode == 0 and "Total: 0 / 23 points" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grade", "no/such/folder"], "no such file or folder: no/such/folder"),
+        (["grade", "--module", "nosuch"], "unknown module 'nosuch'; course.yml has: bce"),
+        (["grade", "README.md"], "is not a module of the course"),
+        (["grade", "tests"], "no module of the course in tests"),
+        (["grade", "--json", "/no/such/dir/results.json"], "cannot write"),
+        (["grade", "--course", "missing.yml"], "cannot read the course manifest"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args, message):
+    run = difflearn(*args)
+    assert run.returncode == 2
+    assert run.stderr.startswith("difflearn: error: ")
+    assert message in run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+
+
+def test_no_course_found_is_a_usage_error(tmp_path):
+    run = difflearn("grade", cwd=tmp_path)
+    assert run.returncode == 2 and "no course.yml in" in run.stderr
+
+
+def test_a_bad_manifest_is_a_usage_error(tmp_path):
+    bad = tmp_path / "course.yml"
+    bad.write_text("title: t\nseed: 1\nmodules: []\n")
+    run = difflearn("grade", "--course", str(bad))
+    assert run.returncode == 2
+    assert f"{bad}: modules: expected a non-empty list of modules" in run.stderr
+
+
+def test_stubs_never_overwrite_work_without_force(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions", course / "solutions")
+    shutil.copy(ROOT / "course.yml", course / "course.yml")
+    assert difflearn("stubs", "--check", cwd=course).returncode == 1
+
+    assert difflearn("stubs", cwd=course).returncode == 0
+    stub = course / "exercises" / "bce.py"
+    assert stub.read_text() == (ROOT / "exercises" / "bce.py").read_text()
+    assert difflearn("stubs", "--check", cwd=course).returncode == 0
+
+    stub.write_text(stub.read_text() + "\n# my work\n")
+    refused = difflearn("stubs", cwd=course)
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert stub.read_text().endswith("# my work\n")
+    assert difflearn("stubs", "--force", cwd=course).returncode == 0
+    assert not stub.read_text().endswith("# my work\n")

@@ -1,0 +1,56 @@
+"""Feedback of the comparisons: what was expected, what came, and the likely mistake."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.compare import nonfinite, structure_mismatch, value_mismatch
+from grader.manifest import Tolerance
+from grader.wire import Opaque
+
+TOL = Tolerance(rtol=1e-5, atol=1e-6)
+f32 = np.float32
+
+
+def test_structure_names_the_leaf_and_both_shapes():
+    expected = ({"w": np.zeros(3, f32), "b": np.zeros((), f32)}, np.zeros(4, f32))
+    actual = ({"w": np.zeros(3, f32), "b": np.zeros((), f32)}, np.zeros(5, f32))
+    assert structure_mismatch(expected, actual) == "output[1]: expected shape (4,), got (5,)"
+    assert structure_mismatch(expected, expected) is None
+
+
+def test_structure_reports_trees_dtypes_and_transposes():
+    assert "expected a tuple of 2, got a float32 array" in structure_mismatch(
+        (np.zeros(2, f32), np.zeros(2, f32)), np.zeros(2, f32)
+    )
+    assert "expected dtype float32, got int32" in structure_mismatch(
+        np.zeros(2, f32), np.zeros(2, np.int32)
+    )
+    assert "(transposed?)" in structure_mismatch(np.zeros((2, 3), f32), np.zeros((3, 2), f32))
+    assert "got a Python float" in structure_mismatch(np.zeros((), f32), 1.0)
+    assert "got a generator" in structure_mismatch(np.zeros((), f32), Opaque("generator"))
+
+
+def test_values_within_tolerance_pass_and_others_name_an_entry():
+    expected = np.array([1.0, 2.0, 3.0], f32)
+    assert value_mismatch(expected, expected * (1 + 1e-7), TOL, {}) is None
+    message = value_mismatch(expected, np.array([1.0, 2.5, 3.0], f32), TOL, {})
+    assert message.startswith("output: 1 of 3 entries differ; expected 2 at [1], got 2.5")
+
+
+def test_hints_for_a_sum_a_flipped_sign_and_a_shift():
+    expected = np.array(0.75, f32)
+    assert "N = 8 times" in value_mismatch(expected, expected * 8, TOL, {"N": 8})
+    assert "sign is flipped" in value_mismatch(expected, -expected, TOL, {"N": 8})
+    losses = np.array([0.9, 0.7, 0.6, 0.55], f32)
+    shifted = np.array([0.7, 0.6, 0.55, 0.52], f32)
+    assert "after the update" in value_mismatch(losses, shifted, TOL, {})
+
+
+def test_nonfinite_finds_nan_and_inf():
+    assert (
+        nonfinite({"a": np.array([1.0, np.nan], f32)})
+        == "output['a'] is nan at [1] (1 of 2 entries)"
+    )
+    assert nonfinite(np.array(np.inf, f32)) == "output is inf"
+    assert nonfinite((np.ones(2, f32), np.array([1, 2]))) is None

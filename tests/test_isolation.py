@@ -1,0 +1,143 @@
+"""A submission that hangs, exits, crashes or does not import costs only what it touches."""
+
+from __future__ import annotations
+
+import time
+from textwrap import dedent
+
+from conftest import failed
+
+from grader.checks import NOT_IMPLEMENTED
+
+GOOD_DOUBLE = """
+def double(x):
+    return 2.0 * x
+"""
+
+
+def assert_complete(result, toy_course):
+    """Every check of every function has a result."""
+    expected = {(f.name, c.title) for f in toy_course.module("toy").functions for c in f.checks}
+    assert {(c.function, c.check) for c in result.checks} == expected
+
+
+def test_hang_in_one_function_times_out_and_the_rest_is_graded(grade_toy, toy_course):
+    source = (
+        dedent("""
+        import jax.numpy as jnp
+
+        def cumulative_sum(xs):
+            while True:
+                pass
+
+        def batched_dot(A, B):
+            return jnp.sum(A * B, axis=1)
+        """)
+        + GOOD_DOUBLE
+    )
+    started = time.monotonic()
+    result = grade_toy(source)
+    assert time.monotonic() - started < 60
+    assert_complete(result, toy_course)
+    assert all("timed out after 6 s" in m for m in failed(result, "cumulative_sum").values())
+    assert failed(result, "batched_dot") == {}
+    assert failed(result, "double") == {}
+
+
+def test_os_exit_and_segfault_fail_only_their_functions(grade_toy, toy_course):
+    source = (
+        dedent("""
+        import ctypes
+        import os
+
+        def cumulative_sum(xs):
+            os._exit(3)
+
+        def batched_dot(A, B):
+            ctypes.string_at(0)
+        """)
+        + GOOD_DOUBLE
+    )
+    result = grade_toy(source)
+    assert_complete(result, toy_course)
+    assert all("exited with status 3" in m for m in failed(result, "cumulative_sum").values())
+    assert all("segmentation fault" in m for m in failed(result, "batched_dot").values())
+    assert failed(result, "double") == {}
+
+
+def test_sys_exit_in_a_function_fails_that_function(grade_toy):
+    source = (
+        dedent("""
+        import sys
+
+        def cumulative_sum(xs):
+            sys.exit(0)
+        """)
+        + GOOD_DOUBLE
+    )
+    result = grade_toy(source, functions=["cumulative_sum", "double"])
+    assert all("sys.exit()" in m for m in failed(result, "cumulative_sum").values())
+    assert failed(result, "double") == {}
+
+
+def test_syntax_error_fails_every_function_with_a_clear_message(grade_toy, toy_course):
+    result = grade_toy("def double(x)\n    return 2 * x\n")
+    assert_complete(result, toy_course)
+    assert result.score == 0
+    messages = {c.message for c in result.checks}
+    assert len(messages) == 1
+    assert "could not be imported: SyntaxError" in messages.pop()
+
+
+def test_exception_and_exit_at_import(grade_toy):
+    raising = grade_toy("raise RuntimeError('boom')\n" + GOOD_DOUBLE, functions=["double"])
+    assert {c.message for c in raising.checks} == {
+        "the module could not be imported: RuntimeError: boom (line 1: raise RuntimeError('boom'))"
+    }
+    exiting = grade_toy("import os\nos._exit(1)\n", functions=["double"])
+    assert all("exited with status 1" in c.message for c in exiting.checks)
+
+
+def test_hang_at_import_times_out(grade_toy, toy_course, monkeypatch):
+    started = time.monotonic()
+    result = grade_toy("while True:\n    pass\n", functions=["double"])
+    assert time.monotonic() - started < 60
+    assert all("timed out after 20 s while importing" in c.message for c in result.checks)
+
+
+def test_missing_function_is_reported_and_others_graded(grade_toy):
+    result = grade_toy(GOOD_DOUBLE, functions=["batched_dot", "double"])
+    assert all(
+        "no function named 'batched_dot'" in m for m in failed(result, "batched_dot").values()
+    )
+    assert failed(result, "double") == {}
+
+
+def test_submission_cannot_import_the_solutions(grade_toy):
+    source = """
+        def double(x):
+            import solutions.toy
+            return solutions.toy.double(x)
+        """
+    result = grade_toy(source, functions=["double"])
+    assert all("ModuleNotFoundError" in m for m in failed(result, "double").values())
+
+
+def test_stub_reports_not_implemented(grade_toy):
+    result = grade_toy("def double(x):\n    raise NotImplementedError()\n", functions=["double"])
+    assert {c.message for c in result.checks} == {NOT_IMPLEMENTED}
+
+
+def test_same_submission_same_grade_and_messages(grade_toy):
+    source = (
+        dedent("""
+        import jax.numpy as jnp
+
+        def cumulative_sum(xs):
+            return jnp.cumsum(xs) * 1.01
+        """)
+        + GOOD_DOUBLE
+    )
+    first = grade_toy(source)
+    second = grade_toy(source)
+    assert first.checks == second.checks

@@ -1,0 +1,127 @@
+"""course.yml: the real manifest loads, and a broken one is refused with file, key and reason."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from grader.errors import ManifestError
+from grader.manifest import load_course
+
+VALID = {
+    "title": "t",
+    "seed": 1,
+    "modules": [
+        {
+            "name": "m",
+            "functions": [
+                {
+                    "name": "f",
+                    "points": 2,
+                    "args": {"x": {"shape": ["N"], "dist": "normal"}},
+                    "cases": [{"N": 3}],
+                    "checks": ["shape", "values", {"gradients": ["x"]}],
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_the_course_manifest_loads(course):
+    assert course.module_names[0] == "bce"
+    bce = course.module("bce")
+    assert [f.name for f in bce.functions] == [
+        "sigmoid",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "logistic_regression_loss",
+        "fit_logistic_regression",
+    ]
+    fit = bce.function("fit_logistic_regression")
+    assert fit.static_argnums == (4,)
+    assert fit.tolerance.rtol == 1e-4
+    assert sum(fit.check_points(c) for c in fit.checks) == pytest.approx(fit.points)
+
+
+def test_a_minimal_manifest_loads(tmp_path):
+    path = tmp_path / "course.yml"
+    path.write_text(yaml.safe_dump(VALID))
+    course = load_course(path)
+    assert course.module("m").function("f").checks[2].title == "gradients"
+    assert course.solutions_dir == tmp_path / "solutions"
+
+
+def edit(path: str, value):
+    """VALID with the value at a dotted path set (or deleted, for value DELETE)."""
+    data = copy.deepcopy(VALID)
+    *parents, last = path.split(".")
+    node = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[int(last) if last.isdigit() else last] = value
+    return data
+
+
+DELETE = object()
+F = "modules.0.functions.0"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (edit("modules", DELETE), "course: missing required key 'modules'"),
+        (edit("seed", "x"), "seed: expected an integer, got a string"),
+        (edit(f"{F}.points", -1), "modules[0].functions[0].points: must be positive, got -1"),
+        (
+            edit(f"{F}.checks.1", "vales"),
+            "modules[0].functions[0].checks[1]: unknown check 'vales'",
+        ),
+        (edit(f"{F}.checks.2", {"gradients": ["z"]}), "no argument named 'z'"),
+        (edit(f"{F}.checks.2", "finite_values"), "needs an `extreme` block"),
+        (edit(f"{F}.checks.2", {"contains": None}), "needs a primitive name"),
+        (
+            edit(f"{F}.cases.0", {"M": 3}),
+            "modules[0].functions[0].cases[0]: missing 'N', used by the shape of x",
+        ),
+        (edit(f"{F}.args.x.dist", "cauchy"), "args.x.dist: expected one of normal, uniform"),
+        (edit(f"{F}.args.x.scael", 2.0), "args.x.scael: unknown key"),
+        (edit(f"{F}.pionts", 2), "modules[0].functions[0].pionts: unknown key"),
+        (
+            edit(f"{F}.checks", ["shape", "values"]) | {"defaults": {"weights": {"shape": 2}}},
+            "the shape check may carry at most a quarter",
+        ),
+        (
+            edit("modules.0.functions", [VALID["modules"][0]["functions"][0]] * 2),
+            "function 'f' is listed twice",
+        ),
+        (edit("defaults", {"limits": {"time_s": 0}}), "defaults.limits.time_s: must be positive"),
+    ],
+)
+def test_a_broken_manifest_names_file_key_and_reason(tmp_path, data, message):
+    path = tmp_path / "course.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ManifestError) as error:
+        load_course(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_invalid_yaml_and_a_missing_file(tmp_path):
+    path = tmp_path / "course.yml"
+    path.write_text("title: [unclosed\n")
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        load_course(path)
+    with pytest.raises(ManifestError, match="cannot read the course manifest"):
+        load_course(tmp_path / "missing.yml")
+
+
+def test_the_repository_manifest_is_the_one_graded():
+    assert (ROOT / "course.yml").is_file()
