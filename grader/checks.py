@@ -250,15 +250,16 @@ class ContainsCheck(Check):
 class ConstantSizeCheck(Check):
     """A traced program of the same size at two values of a size such as N or T."""
 
+    @cached_property
+    def sizes(self) -> tuple[Inputs, Inputs]:
+        return resized_inputs(self.function, self.module, self.spec.parameter)
+
     def probes(self) -> dict[str, Probe]:
-        return {
-            f"jaxpr/{i.label}": self._call("jaxpr", i)
-            for i in resized_inputs(self.function, self.module, self.spec.parameter)
-        }
+        return {f"jaxpr/{i.label}": self._call("jaxpr", i) for i in self.sizes}
 
     def judge_outcomes(self, expected, actual):
         dim = self.spec.parameter
-        small, large = resized_inputs(self.function, self.module, dim)
+        small, large = self.sizes
         n_small = actual[f"jaxpr/{small.label}"].value["equations"]
         n_large = actual[f"jaxpr/{large.label}"].value["equations"]
         if n_small == n_large:

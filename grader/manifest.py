@@ -10,7 +10,7 @@ what is wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,16 @@ class Course:
         raise KeyError(name)
 
 
+@dataclass(frozen=True)
+class _Inherited:
+    """Settings that a module or function takes from above unless it sets its own."""
+
+    tolerance: Tolerance
+    limits: Limits
+    weights: Mapping[str, float]
+    seed: int
+
+
 def load_course(path: Path | str) -> Course:
     """Reads and validates a course manifest."""
     path = Path(path)
@@ -281,13 +291,11 @@ class _Parser:
         )
         weights = self.weights(defaults.get("weights", {}), "defaults.weights")
         seed = int(self.number(top["seed"], "seed", integer=True))
+        inherited = _Inherited(tolerance=tolerance, limits=limits, weights=weights, seed=seed)
         modules = top["modules"]
         if not isinstance(modules, list) or not modules:
             raise self.fail("modules", "expected a non-empty list of modules")
-        parsed = tuple(
-            self.module(m, f"modules[{i}]", tolerance, limits, weights, seed)
-            for i, m in enumerate(modules)
-        )
+        parsed = tuple(self.module(m, f"modules[{i}]", inherited) for i, m in enumerate(modules))
         self.unique([m.name for m in parsed], "modules", "module")
         return Course(
             path=self.path,
@@ -342,41 +350,25 @@ class _Parser:
             weights[kind] = float(self.number(weight, f"{key}.{kind}", positive=True))
         return weights
 
-    def module(
-        self,
-        value: Any,
-        key: str,
-        tolerance: Tolerance,
-        limits: Limits,
-        weights: dict[str, float],
-        seed: int,
-    ) -> ModuleSpec:
+    def module(self, value: Any, key: str, inherited: _Inherited) -> ModuleSpec:
         value = self.mapping(
             value, key, required=("name", "functions"), optional=("title", "limits")
         )
         name = self.name(value["name"], f"{key}.name")
-        limits = self.limits(value.get("limits", {}), f"{key}.limits", limits)
+        limits = self.limits(value.get("limits", {}), f"{key}.limits", inherited.limits)
+        inherited = replace(inherited, limits=limits)
         functions = value["functions"]
         if not isinstance(functions, list) or not functions:
             raise self.fail(f"{key}.functions", "expected a non-empty list of functions")
         parsed = tuple(
-            self.function(f, f"{key}.functions[{i}]", tolerance, limits, weights, seed)
-            for i, f in enumerate(functions)
+            self.function(f, f"{key}.functions[{i}]", inherited) for i, f in enumerate(functions)
         )
         self.unique([f.name for f in parsed], f"{key}.functions", "function")
         return ModuleSpec(
             name=name, title=str(value.get("title", name)), functions=parsed, limits=limits
         )
 
-    def function(
-        self,
-        value: Any,
-        key: str,
-        tolerance: Tolerance,
-        limits: Limits,
-        weights: dict[str, float],
-        seed: int,
-    ) -> FunctionSpec:
+    def function(self, value: Any, key: str, inherited: _Inherited) -> FunctionSpec:
         value = self.mapping(
             value,
             key,
@@ -402,7 +394,9 @@ class _Parser:
         if not isinstance(checks, list) or not checks:
             raise self.fail(f"{key}.checks", "expected a non-empty list of checks")
         parsed_checks = tuple(
-            self.check(check, f"{key}.checks[{i}]", weights, parsed_args, parsed_cases, extreme)
+            self.check(
+                check, f"{key}.checks[{i}]", inherited.weights, parsed_args, parsed_cases, extreme
+            )
             for i, check in enumerate(checks)
         )
         self.unique([c.title for c in parsed_checks], f"{key}.checks", "check")
@@ -412,9 +406,11 @@ class _Parser:
             args=parsed_args,
             cases=parsed_cases,
             checks=parsed_checks,
-            tolerance=self.tolerance(value.get("tolerance", {}), f"{key}.tolerance", tolerance),
-            limits=self.limits(value.get("limits", {}), f"{key}.limits", limits),
-            seed=int(self.number(value.get("seed", seed), f"{key}.seed", integer=True)),
+            tolerance=self.tolerance(
+                value.get("tolerance", {}), f"{key}.tolerance", inherited.tolerance
+            ),
+            limits=self.limits(value.get("limits", {}), f"{key}.limits", inherited.limits),
+            seed=int(self.number(value.get("seed", inherited.seed), f"{key}.seed", integer=True)),
             extreme=extreme,
         )
         ungated = sum(function.check_points(c) for c in function.checks if c.kind == "shape")
@@ -494,7 +490,7 @@ class _Parser:
         self,
         value: Any,
         key: str,
-        weights: dict[str, float],
+        weights: Mapping[str, float],
         args: Mapping[str, ArgSpec],
         cases: tuple[Mapping[str, Any], ...],
         extreme: ExtremeInputs | None,
