@@ -48,6 +48,13 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
             "value; choose between results with jnp.where(condition, a, b) (or jax.lax.cond) "
             "and compute with jax.numpy, not NumPy."
         )
+    if error.is_a("ValueError") and "truth value of an array" in error.message:
+        return (
+            f"uses an array as a Python truth value{where} (a Python `if`, `and`, `or` or "
+            "`max` on an array): the truth of a whole array is ambiguous, and under jax.jit "
+            "there is no value to test at all. Choose elementwise with "
+            "jnp.where(condition, a, b), or use jnp.maximum / jnp.minimum."
+        )
     if error.is_a("MemoryError") or "RESOURCE_EXHAUSTED" in error.message:
         return (
             f"ran out of memory (the limit is {limits.memory_mb} MB){where}: "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Imported before the submission, so the probes hold their own references to JAX.
-from grader.probes import ErrorInfo, Probe, describe_exception, run_probe
+from grader.probes import ErrorInfo, Probe, describe_exception, resolve_target, run_probe
 from grader.wire import decode, encode, read_frame, write_frame
 
 
@@ -57,16 +57,17 @@ def _import_submission(module_file: str, module_name: str, response_fd: int) -> 
 
 
 def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list[dict[str, Any]]:
-    name = str(request.get("function", ""))
-    function = getattr(module, name, None)
+    probes = request.get("probes", [])
+    try:
+        function = resolve_target(vars(module), str(request["function"]), request.get("harness"))
+    except LookupError as error:
+        missing = ErrorInfo(types=["MissingFunction"], message=str(error))
+        return [{"error": missing.to_message()} for _ in probes]
+    except BaseException as error:
+        failure = describe_exception(error, module_file).to_message()
+        return [{"error": failure} for _ in probes]
     results: list[dict[str, Any]] = []
-    for message in request.get("probes", []):
-        if not callable(function):
-            missing = ErrorInfo(
-                types=["MissingFunction"], message=f"the module defines no function named {name!r}"
-            )
-            results.append({"error": missing.to_message()})
-            continue
+    for message in probes:
         try:
             probe = Probe.from_message(message, decode)
             results.append({"value": encode(run_probe(function, probe))})

@@ -128,8 +128,8 @@ def _run_function(
     probes: dict[str, Probe] = {}
     for check in checks:
         probes.update(check.probes())
-    process.send(function.name, list(probes.values()))
-    expected = reference.outcomes(module.name, function.name, probes)
+    process.send(function.name, list(probes.values()), function.harness)
+    expected = reference.outcomes(module.name, function.name, probes, function.harness)
     reply = process.receive(function.limits.time_s)
     if isinstance(reply, Failure):
         return [Verdict(False, reply.message)] * len(checks)

@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from grader.manifest import ArgSpec, CaseValue, FixedArray, FunctionSpec, RandomArray
+from grader.manifest import (
+    ArgSpec,
+    CaseValue,
+    FixedArray,
+    FunctionSpec,
+    RandomArray,
+    evaluate_size,
+)
 
 
 @dataclass(frozen=True)
@@ -77,12 +84,14 @@ def resized_inputs(function: FunctionSpec, module: str, dim: str) -> tuple[Input
 
 def _make(spec: ArgSpec, case: Mapping[str, Any], rng: np.random.Generator) -> Any:
     if isinstance(spec, RandomArray):
-        shape = tuple(int(case[d]) if isinstance(d, str) else d for d in spec.shape)
+        shape = tuple(evaluate_size(d, case) if isinstance(d, str) else d for d in spec.shape)
         return _draw(spec, shape, rng)
     if isinstance(spec, FixedArray):
         return np.asarray(spec.values, dtype=spec.dtype)
     if isinstance(spec, CaseValue):
         return case[spec.key]
+    if isinstance(spec, tuple):
+        return tuple(_make(item, case, rng) for item in spec)
     return {name: _make(sub, case, rng) for name, sub in spec.items()}
 
 

@@ -122,9 +122,13 @@ class SubmissionProcess:
             return Failure("crash", "the submission's process sent an unexpected message")
         return None
 
-    def send(self, function: str, probes: list[Probe]) -> None:
-        """Asks the process to run `probes` on `function`; the clock starts now."""
-        message = {"function": function, "probes": [p.to_message(encode) for p in probes]}
+    def send(self, function: str, probes: list[Probe], harness: str | None = None) -> None:
+        """Asks the process to run `probes` on `function` (in `harness`); the clock starts now."""
+        message = {
+            "function": function,
+            "harness": harness,
+            "probes": [p.to_message(encode) for p in probes],
+        }
         self._sent_at = time.monotonic()
         # A dead process shows up as the end of its responses, so a failed write can wait.
         with contextlib.suppress(OSError):

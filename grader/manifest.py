@@ -9,6 +9,8 @@ what is wrong.
 
 from __future__ import annotations
 
+import ast
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,7 +96,7 @@ class CaseValue:
     static: bool
 
 
-ArgSpec = RandomArray | FixedArray | CaseValue | Mapping[str, "ArgSpec"]
+ArgSpec = RandomArray | FixedArray | CaseValue | Mapping[str, "ArgSpec"] | tuple["ArgSpec", ...]
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class FunctionSpec:
     limits: Limits
     seed: int
     extreme: ExtremeInputs | None = None
+    harness: str | None = None
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -373,7 +376,7 @@ class _Parser:
             value,
             key,
             required=("name", "points", "args", "cases", "checks"),
-            optional=("tolerance", "limits", "seed", "extreme"),
+            optional=("tolerance", "limits", "seed", "extreme", "harness"),
         )
         name = self.name(value["name"], f"{key}.name")
         args = self.mapping(value["args"], f"{key}.args")
@@ -412,6 +415,7 @@ class _Parser:
             limits=self.limits(value.get("limits", {}), f"{key}.limits", inherited.limits),
             seed=int(self.number(value.get("seed", inherited.seed), f"{key}.seed", integer=True)),
             extreme=extreme,
+            harness=self.harness(value.get("harness"), f"{key}.harness"),
         )
         ungated = sum(function.check_points(c) for c in function.checks if c.kind == "shape")
         if ungated > MAX_SHAPE_POINTS_SHARE * function.points + 1e-9:
@@ -422,7 +426,20 @@ class _Parser:
             )
         return function
 
+    def harness(self, value: Any, key: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip().startswith("lambda"):
+            raise self.fail(key, "expected a lambda expression, as a string")
+        try:
+            compile(value, key, "eval")
+        except SyntaxError as error:
+            raise self.fail(key, f"not a valid Python expression: {error.msg}") from None
+        return value.strip()
+
     def arg(self, value: Any, key: str, top_level: bool = False) -> ArgSpec:
+        if isinstance(value, list) and value:
+            return tuple(self.arg(item, f"{key}[{i}]") for i, item in enumerate(value))
         if not isinstance(value, dict) or not value:
             raise self.fail(key, f"expected a mapping describing an argument, got {_kind(value)}")
         if "shape" in value:
@@ -451,10 +468,14 @@ class _Parser:
         shape = value["shape"]
         if not isinstance(shape, list) or not all(
             (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
-            or (isinstance(d, str) and d.isidentifier())
+            or (isinstance(d, str) and size_names(d) is not None)
             for d in shape
         ):
-            raise self.fail(f"{key}.shape", "expected a list of size names and whole numbers")
+            raise self.fail(
+                f"{key}.shape",
+                "expected a list of whole numbers and sizes (names, or sums and products "
+                "of names and numbers such as 'D + H' or '4 * H')",
+            )
         return RandomArray(
             shape=tuple(shape),
             dist=dist,
@@ -544,12 +565,57 @@ def _case_keys(args: Mapping[str, ArgSpec], where: str = "") -> list[tuple[str, 
     for name, spec in args.items():
         path = f"{where}.{name}" if where else name
         if isinstance(spec, RandomArray):
-            keys.extend((d, f"the shape of {path}") for d in spec.shape if isinstance(d, str))
+            keys.extend(
+                (name, f"the shape of {path}")
+                for d in spec.shape
+                if isinstance(d, str)
+                for name in size_names(d) or ()
+            )
         elif isinstance(spec, CaseValue):
             keys.append((spec.key, f"the argument {path}"))
         elif isinstance(spec, Mapping):
             keys.extend(_case_keys(spec, path))
+        elif isinstance(spec, tuple):
+            keys.extend(_case_keys({f"[{i}]": item for i, item in enumerate(spec)}, path))
     return keys
+
+
+_SIZE_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+def size_names(expression: str) -> list[str] | None:
+    """The size names in a shape entry such as 'D + H' or '4 * H'; None if it is not one."""
+    try:
+        tree = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        return None
+    names: list[str] = []
+
+    def visit(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+            return True
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, int) and not isinstance(node.value, bool)
+        if isinstance(node, ast.BinOp) and type(node.op) in _SIZE_OPERATORS:
+            return visit(node.left) and visit(node.right)
+        return False
+
+    return names if visit(tree) else None
+
+
+def evaluate_size(expression: str, sizes: Mapping[str, Any]) -> int:
+    """The value of a shape entry that `size_names` accepted, given the case's sizes."""
+
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Name):
+            return int(sizes[node.id])
+        if isinstance(node, ast.Constant):
+            return int(node.value)
+        assert isinstance(node, ast.BinOp)
+        return _SIZE_OPERATORS[type(node.op)](value(node.left), value(node.right))
+
+    return value(ast.parse(expression, mode="eval").body)
 
 
 def _kind(value: Any) -> str:

@@ -119,6 +119,22 @@ def describe_exception(error: BaseException, source_file: str | None = None) -> 
     return ErrorInfo(types=types, message=message, location=location)
 
 
+def resolve_target(namespace: dict[str, Any], name: str, harness: str | None) -> Callable[..., Any]:
+    """The function the probes run: `name` from the namespace, or the harness around it.
+
+    A harness is a lambda from course.yml that calls the exercise function the way
+    its checks need, e.g. `lambda x: jax.vmap(derivative(jnp.sin))(x)` for an exercise
+    that returns a function. It sees `jax`, `jnp`, `lax` and the module's names.
+    Raises LookupError when the module has no callable `name`.
+    """
+    function = namespace.get(name)
+    if not callable(function):
+        raise LookupError(f"the module defines no function named {name!r}")
+    if harness is None:
+        return function
+    return eval(harness, {"jax": jax, "jnp": jnp, "lax": jax.lax, **namespace})
+
+
 def run_probe(function: Callable[..., Any], probe: Probe) -> Any:
     """Runs one probe and returns its result as NumPy data (exceptions propagate)."""
     args = tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))

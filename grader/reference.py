@@ -16,7 +16,7 @@ from typing import Protocol
 
 from grader.cache import REFERENCE, cache_dir, enable_in_this_process
 from grader.errors import UsageError
-from grader.probes import Outcome, Probe, run_probe
+from grader.probes import Outcome, Probe, resolve_target, run_probe
 
 
 class CourseError(UsageError):
@@ -25,9 +25,9 @@ class CourseError(UsageError):
 
 class Reference(Protocol):
     def outcomes(
-        self, module: str, function: str, probes: Mapping[str, Probe]
+        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
     ) -> dict[str, Outcome]:
-        """The expected outcome of each probe, by the probe's key."""
+        """The expected outcome of each probe (run in `harness`, if any), by the probe's key."""
         ...
 
 
@@ -41,14 +41,15 @@ class LiveReference:
         self._cache: dict[tuple[str, str, str], Outcome] = {}
 
     def outcomes(
-        self, module: str, function: str, probes: Mapping[str, Probe]
+        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
     ) -> dict[str, Outcome]:
-        reference = getattr(self._module(module), function, None)
-        if not callable(reference):
+        try:
+            reference = resolve_target(vars(self._module(module)), function, harness)
+        except LookupError:
             raise CourseError(
                 f"{self.solutions_dir / (module + '.py')} has no function "
                 f"{function!r}, which course.yml lists"
-            )
+            ) from None
         results = {}
         for key, probe in probes.items():
             cache_key = (module, function, key)
