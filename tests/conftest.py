@@ -6,6 +6,7 @@ import os
 import tempfile
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,37 @@ def _grader(course: Course, reference: LiveReference, tmp_path: Path) -> GradeSo
 def with_override(module: str, *overrides: str) -> str:
     """The reference module with some functions redefined after it (the later def wins)."""
     return "\n\n".join([reference_source(module), *(textwrap.dedent(o) for o in overrides)])
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A realistic wrong answer: it must fail `check` of `function`, with `message` in the
+    feedback. `override` redefines functions after the reference module."""
+
+    function: str
+    override: str
+    check: str
+    message: str
+
+
+def assert_mistake_caught(
+    grade: GradeSource, module: str, mistake: Mistake, *preamble: str
+) -> None:
+    """Grades the reference with the mistake in it, on the mistaken function alone."""
+    source = with_override(module, *preamble, mistake.override)
+    result = grade(module, source, functions=[mistake.function])
+    failures = failed(result, mistake.function)
+    assert mistake.check in failures, f"expected '{mistake.check}' to fail; failed: {failures}"
+    assert mistake.message in failures[mistake.check]
+    score, max_score = result.function_score(mistake.function)
+    assert score < max_score
+
+
+def assert_full_marks(grade: GradeSource, module: str, override: str) -> None:
+    """Grades the reference with some functions written differently: full marks."""
+    result = grade(module, with_override(module, override))
+    assert [f"{c.name}: {c.message}" for c in result.checks if not c.passed] == []
+    assert result.score == pytest.approx(result.max_score)
 
 
 def failed(result: ModuleResult, function: str) -> dict[str, str]:

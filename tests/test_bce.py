@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
-from conftest import ROOT, failed, with_override
-
-from grader.checks import NOT_IMPLEMENTED
-from grader.engine import grade_module
-
-
-@dataclass(frozen=True)
-class Mistake:
-    function: str
-    override: str
-    check: str  # the check that must fail
-    message: str  # a fragment of its feedback
-
+from conftest import Mistake, assert_full_marks, assert_mistake_caught, with_override
 
 MISTAKES = {
     "sum without 1/N": Mistake(
@@ -155,15 +141,7 @@ _reference_logits = binary_cross_entropy_with_logits
 
 @pytest.mark.parametrize("name", list(MISTAKES))
 def test_mistake_loses_points_on_its_function(name, grade_source):
-    mistake = MISTAKES[name]
-    result = grade_source(
-        "bce", with_override("bce", ALIASES, mistake.override), functions=[mistake.function]
-    )
-    failures = failed(result, mistake.function)
-    assert mistake.check in failures, f"expected '{mistake.check}' to fail; failed: {failures}"
-    assert mistake.message in failures[mistake.check]
-    score, max_score = result.function_score(mistake.function)
-    assert score < max_score
+    assert_mistake_caught(grade_source, "bce", MISTAKES[name], ALIASES)
 
 
 ALTERNATIVES = {
@@ -207,24 +185,7 @@ ALTERNATIVES = {
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
 def test_correct_alternative_scores_full_marks(name, grade_source):
-    result = grade_source("bce", with_override("bce", ALTERNATIVES[name]))
-    assert failed(result, "sigmoid") == {}
-    assert all(c.passed for c in result.checks), [
-        c.name + ": " + c.message for c in result.checks if not c.passed
-    ]
-    assert result.score == pytest.approx(result.max_score)
-
-
-def test_reference_scores_full_marks(course, reference):
-    result = grade_module(course.module("bce"), ROOT / "solutions" / "bce.py", reference)
-    assert [c.name for c in result.checks if not c.passed] == []
-    assert result.score == pytest.approx(result.max_score) == pytest.approx(23)
-
-
-def test_stub_scores_zero_with_not_implemented(course, reference):
-    result = grade_module(course.module("bce"), ROOT / "exercises" / "bce.py", reference)
-    assert result.score == 0
-    assert {c.message for c in result.checks} == {NOT_IMPLEMENTED}
+    assert_full_marks(grade_source, "bce", ALTERNATIVES[name])
 
 
 def test_right_shapes_wrong_values_earn_at_most_a_quarter(grade_source):
