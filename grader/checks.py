@@ -7,13 +7,16 @@ itself, so the same check works against a live or a recorded reference.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from typing import Any
+
+import numpy as np
 
 from grader.compare import nonfinite, structure_mismatch, value_mismatch
-from grader.inputs import Inputs, case_inputs, extreme_inputs, resized_inputs
+from grader.inputs import FunctionInputs, Inputs
 from grader.manifest import CheckSpec, FunctionSpec, Limits
 from grader.probes import ErrorInfo, Outcome, Probe
 
@@ -68,10 +71,11 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
 class Check:
     """A named check of one function; subclasses define `probes` and `judge_outcomes`."""
 
-    def __init__(self, spec: CheckSpec, function: FunctionSpec, module: str):
+    def __init__(self, spec: CheckSpec, inputs: FunctionInputs):
         self.spec = spec
-        self.function = function
-        self.module = module
+        self.inputs = inputs
+        self.function = inputs.function
+        self.module = inputs.module
 
     @property
     def title(self) -> str:
@@ -93,13 +97,13 @@ class Check:
     ) -> Verdict:
         raise NotImplementedError
 
-    @cached_property
+    @property
     def cases(self) -> list[Inputs]:
-        return case_inputs(self.function, self.module)
+        return self.inputs.cases
 
-    @cached_property
+    @property
     def extreme(self) -> Inputs:
-        return extreme_inputs(self.function, self.module)
+        return self.inputs.extreme
 
     def _call(self, kind: str, inputs: Inputs, **options: object) -> Probe:
         return Probe(kind=kind, args=inputs.args, static=self.function.static_argnums, **options)  # type: ignore[arg-type]
@@ -257,9 +261,9 @@ class ContainsCheck(Check):
 class ConstantSizeCheck(Check):
     """A traced program of the same size at two values of a size such as N or T."""
 
-    @cached_property
+    @property
     def sizes(self) -> tuple[Inputs, Inputs]:
-        return resized_inputs(self.function, self.module, self.spec.parameter)
+        return self.inputs.resized(self.spec.parameter)
 
     def probes(self) -> dict[str, Probe]:
         return {f"jaxpr/{i.label}": self._call("jaxpr", i) for i in self.sizes}
@@ -282,6 +286,113 @@ class ConstantSizeCheck(Check):
         )
 
 
+class OutcomeCheck(Check):
+    """A property of the outputs, such as a fit's final loss, judged through a lambda of
+    course.yml, `of(outputs, *args)`, run here with the reference module's names."""
+
+    def probes(self) -> dict[str, Probe]:
+        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
+
+    def judge_outcomes(self, expected, actual):
+        of = eval(self.spec.parameter.of, dict(self.inputs.namespace))
+        for i, inputs in enumerate(self.cases):
+            key = f"call/{inputs.label}"
+            try:
+                mine = np.asarray(of(actual[key].value, *inputs.args))
+            except Exception as error:
+                return Verdict(
+                    False,
+                    f"{self._where(inputs, i)}: the outputs cannot be used "
+                    f"as the exercise asks ({type(error).__name__}: {error})",
+                )
+            theirs = np.asarray(of(expected[key].value, *inputs.args))
+            verdict = self.compare(mine, theirs)
+            if verdict is not None:
+                return Verdict(False, f"{self._where(inputs, i)}: {verdict}")
+        return Verdict(True, self.success)
+
+    success = "as expected"
+
+    def compare(self, mine: np.ndarray, theirs: np.ndarray) -> str | None:
+        raise NotImplementedError
+
+
+class ObjectiveCheck(OutcomeCheck):
+    """An objective (a fit's final loss) no worse than the reference's, within a margin."""
+
+    success = "the final objective is as good as the reference's"
+
+    def compare(self, mine, theirs):
+        margin = self.spec.parameter.margin
+        bound = float(theirs) + margin * abs(float(theirs)) + self.function.tolerance.atol
+        if np.isfinite(mine) and float(mine) <= bound:
+            return None
+        return (
+            f"the objective reaches {_number(mine)}, the reference's fit {_number(theirs)} "
+            f"(at most {_number(bound)} passes): does every step move the parameters "
+            "downhill, with a learning rate large enough?"
+        )
+
+
+class DecreasingCheck(OutcomeCheck):
+    """A sequence (the losses of a fit) that starts where the reference's does and falls."""
+
+    success = "the losses start at the reference's and fall"
+
+    def compare(self, mine, theirs):
+        if mine.shape != theirs.shape or mine.ndim != 1 or mine.size < 2:
+            return (
+                f"expected a sequence of shape {tuple(theirs.shape)}, got shape {tuple(mine.shape)}"
+            )
+        tolerance = self.function.tolerance
+        if not np.isclose(mine[0], theirs[0], rtol=tolerance.rtol, atol=tolerance.atol):
+            return (
+                f"the first entry is {_number(mine[0])}, expected {_number(theirs[0])}: "
+                "it should be the objective before any update"
+            )
+        if not np.all(np.isfinite(mine)) or not mine[-1] < mine[0]:
+            return (
+                f"the losses do not fall: first {_number(mine[0])}, last "
+                f"{_number(mine[-1])} (the reference's fall to {_number(theirs[-1])})"
+            )
+        return None
+
+
+class PermutationMatchCheck(OutcomeCheck):
+    """Rows (a fit's means) that match a target up to an order of the rows (a relabelling)."""
+
+    success = "the rows match the target up to a relabelling"
+
+    def compare(self, mine, theirs):
+        target = self.spec.parameter.target
+        if mine.shape != target.shape:
+            return f"expected shape {tuple(target.shape)}, got {tuple(mine.shape)}"
+        best, order = min(
+            (float(np.max(np.abs(mine[list(p)] - target))), p)
+            for p in itertools.permutations(range(target.shape[0]))
+        )
+        if best <= self.spec.parameter.atol:
+            return None
+        return (
+            f"the rows are {np.round(mine, 3).tolist()}; in their best order {list(order)} "
+            f"they are up to {best:.3g} away from the target "
+            f"{np.round(target, 3).tolist()} (at most {self.spec.parameter.atol:g} passes)"
+        )
+
+
+class PredicateCheck(OutcomeCheck):
+    """A property of the outputs (say, symmetric positive definite) that must hold."""
+
+    @property
+    def success(self) -> str:
+        return f"{self.spec.parameter.title} on every case"
+
+    def compare(self, mine, theirs):
+        if bool(np.all(mine)):
+            return None
+        return f"the outputs are not {self.spec.parameter.title}"
+
+
 CHECKS: dict[str, type[Check]] = {
     "shape": ShapeCheck,
     "values": ValuesCheck,
@@ -291,16 +402,28 @@ CHECKS: dict[str, type[Check]] = {
     "jit": JitCheck,
     "contains": ContainsCheck,
     "constant_size": ConstantSizeCheck,
+    "objective": ObjectiveCheck,
+    "decreasing": DecreasingCheck,
+    "permutation_match": PermutationMatchCheck,
+    "predicate": PredicateCheck,
 }
 
 
-def make_checks(function: FunctionSpec, module: str) -> list[Check]:
-    return [CHECKS[spec.kind](spec, function, module) for spec in function.checks]
+def make_checks(function: FunctionSpec, module: str, namespace: Mapping[str, Any]) -> list[Check]:
+    """The checks of one function, sharing one set of inputs."""
+    inputs = FunctionInputs(function, module, namespace)
+    return [CHECKS[spec.kind](spec, inputs) for spec in function.checks]
+
+
+def _number(value: Any) -> str:
+    return f"{float(value):.6g}"
 
 
 def _show_args(function: FunctionSpec, inputs: Inputs) -> str:
     """The extreme arguments that course.yml writes out, e.g. 'x = [-1000, ..., 1000]'."""
     assert function.extreme is not None
+    if not function.extreme.args:
+        return inputs.describe()
     shown = []
     for name in function.extreme.args:
         value = inputs.args[function.arg_names.index(name)]

@@ -89,7 +89,7 @@ def grade_module(
     module_failure: str | None = None
     with SubmissionProcess(module_file, module.name, module.limits.memory_mb) as process:
         for function in selected:
-            checks = make_checks(function, module.name)
+            checks = make_checks(function, module.name, reference.namespace(module.name))
             if module_failure is None and not process.running:
                 module_failure = _start(process, module)
             if module_failure is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from grader.manifest import (
     FixedArray,
     FunctionSpec,
     RandomArray,
+    SampledArray,
     evaluate_size,
 )
 
@@ -43,56 +45,77 @@ def rng_for(function: FunctionSpec, module: str, label: str) -> np.random.Genera
     return np.random.default_rng([function.seed, name_hash])
 
 
-def make_inputs(
-    function: FunctionSpec,
-    module: str,
-    label: str,
-    case: Mapping[str, Any],
-    overrides: Mapping[str, ArgSpec] | None = None,
-) -> Inputs:
-    """Draws the arguments of `function` for one case."""
-    rng = rng_for(function, module, label)
-    specs = {**function.args, **(overrides or {})}
-    args = tuple(_make(specs[name], case, rng) for name in function.args)
-    return Inputs(label=label, case=dict(case), args=args)
+class FunctionInputs:
+    """Every set of inputs the checks of one function use, each made once.
 
+    `namespace` holds the names that `sample` expressions of course.yml may call
+    (the reference module's, with jax, jnp and np): trusted code, run here in the
+    grading process, never in a submission's.
+    """
 
-def case_inputs(function: FunctionSpec, module: str) -> list[Inputs]:
-    """The arguments for every case of the function, in order."""
-    return [
-        make_inputs(function, module, f"case{i}", case) for i, case in enumerate(function.cases)
-    ]
+    def __init__(self, function: FunctionSpec, module: str, namespace: Mapping[str, Any]):
+        self.function = function
+        self.module = module
+        self.namespace = namespace
+        self._resized: dict[str, tuple[Inputs, Inputs]] = {}
 
+    def make(
+        self, label: str, case: Mapping[str, Any], overrides: Mapping[str, ArgSpec] | None = None
+    ) -> Inputs:
+        """Draws the arguments for one case."""
+        rng = rng_for(self.function, self.module, label)
+        specs = {**self.function.args, **(overrides or {})}
+        args = tuple(self._make(specs[name], case, rng) for name in self.function.args)
+        return Inputs(label=label, case=dict(case), args=args)
 
-def extreme_inputs(function: FunctionSpec, module: str) -> Inputs:
-    """The arguments on the extreme inputs of course.yml's `extreme` block."""
-    if function.extreme is None:
-        raise ValueError(f"{module}.{function.name} has no extreme inputs")
-    return make_inputs(function, module, "extreme", function.extreme.case, function.extreme.args)
+    @cached_property
+    def cases(self) -> list[Inputs]:
+        """The arguments for every case of the function, in order."""
+        return [self.make(f"case{i}", case) for i, case in enumerate(self.function.cases)]
 
+    @cached_property
+    def extreme(self) -> Inputs:
+        """The arguments on the extreme inputs of course.yml's `extreme` block."""
+        extreme = self.function.extreme
+        if extreme is None:
+            raise ValueError(f"{self.module}.{self.function.name} has no extreme inputs")
+        return self.make("extreme", extreme.case, extreme.args)
 
-def resized_inputs(function: FunctionSpec, module: str, dim: str) -> tuple[Inputs, Inputs]:
-    """The first case at two values of the size `dim`, every other size unchanged."""
-    base = function.cases[0]
-    small = int(base[dim])
-    large = 2 * small + 3
-    return (
-        make_inputs(function, module, f"{dim}={small}", {**base, dim: small}),
-        make_inputs(function, module, f"{dim}={large}", {**base, dim: large}),
-    )
+    def resized(self, dim: str) -> tuple[Inputs, Inputs]:
+        """The first case at two values of the size `dim`, every other size unchanged."""
+        if dim not in self._resized:
+            base = self.function.cases[0]
+            small = int(base[dim])
+            large = 2 * small + 3
+            self._resized[dim] = (
+                self.make(f"{dim}={small}", {**base, dim: small}),
+                self.make(f"{dim}={large}", {**base, dim: large}),
+            )
+        return self._resized[dim]
 
+    def _make(self, spec: ArgSpec, case: Mapping[str, Any], rng: np.random.Generator) -> Any:
+        if isinstance(spec, RandomArray):
+            shape = tuple(evaluate_size(d, case) if isinstance(d, str) else d for d in spec.shape)
+            return _draw(spec, shape, rng)
+        if isinstance(spec, FixedArray):
+            return np.asarray(spec.values, dtype=spec.dtype)
+        if isinstance(spec, CaseValue):
+            return case[spec.key]
+        if isinstance(spec, SampledArray):
+            return self._sample(spec, case, rng)
+        if isinstance(spec, tuple):
+            return tuple(self._make(item, case, rng) for item in spec)
+        return {name: self._make(sub, case, rng) for name, sub in spec.items()}
 
-def _make(spec: ArgSpec, case: Mapping[str, Any], rng: np.random.Generator) -> Any:
-    if isinstance(spec, RandomArray):
-        shape = tuple(evaluate_size(d, case) if isinstance(d, str) else d for d in spec.shape)
-        return _draw(spec, shape, rng)
-    if isinstance(spec, FixedArray):
-        return np.asarray(spec.values, dtype=spec.dtype)
-    if isinstance(spec, CaseValue):
-        return case[spec.key]
-    if isinstance(spec, tuple):
-        return tuple(_make(item, case, rng) for item in spec)
-    return {name: _make(sub, case, rng) for name, sub in spec.items()}
+    def _sample(
+        self, spec: SampledArray, case: Mapping[str, Any], rng: np.random.Generator
+    ) -> np.ndarray:
+        import jax
+
+        sampler = eval(spec.expression, dict(self.namespace))
+        key = jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1)))
+        sizes = [case[name] for name in spec.sizes]
+        return np.asarray(sampler(key, *sizes), dtype=spec.dtype)
 
 
 def _draw(spec: RandomArray, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from grader.errors import ManifestError
@@ -29,6 +30,10 @@ CHECK_KINDS = (
     "jit",
     "contains",
     "constant_size",
+    "objective",
+    "decreasing",
+    "permutation_match",
+    "predicate",
 )
 # Checks that take an argument in course.yml, and what it is.
 CHECK_PARAMETERS = {
@@ -36,8 +41,15 @@ CHECK_PARAMETERS = {
     "finite_gradients": "a list of argument names",
     "contains": "a primitive name",
     "constant_size": "a size name",
+    "objective": "a mapping with `of` and `margin`",
+    "decreasing": "a mapping with `of`",
+    "permutation_match": "a mapping with `of`, `target` and `atol`",
+    "predicate": "a mapping with `of` and `title`",
 }
-UNGATED_CHECKS = ("shape", "values")
+# Checks of outcomes (a fit's quality) rather than of values against the reference's.
+OUTCOME_CHECKS = ("objective", "decreasing", "permutation_match", "predicate")
+# Checks that earn points whatever the values; every other one needs `values` to pass.
+UNGATED_CHECKS = ("shape", "values", *OUTCOME_CHECKS)
 DISTRIBUTIONS = {
     "normal": {"loc": 0.0, "scale": 1.0},
     "uniform": {"low": 0.0, "high": 1.0},
@@ -56,6 +68,10 @@ DEFAULT_WEIGHTS = {
     "jit": 1.0,
     "contains": 2.0,
     "constant_size": 2.0,
+    "objective": 4.0,
+    "decreasing": 1.0,
+    "permutation_match": 3.0,
+    "predicate": 2.0,
 }
 
 
@@ -96,7 +112,35 @@ class CaseValue:
     static: bool
 
 
-ArgSpec = RandomArray | FixedArray | CaseValue | Mapping[str, "ArgSpec"] | tuple["ArgSpec", ...]
+@dataclass(frozen=True)
+class SampledArray:
+    """An array made by a lambda of course.yml, `lambda key, SIZE, ...: ...`, run in the
+    grading process with the reference module's names (a sampler of synthetic data)."""
+
+    expression: str
+    sizes: tuple[str, ...]
+    dtype: str
+
+
+ArgSpec = (
+    RandomArray
+    | FixedArray
+    | CaseValue
+    | SampledArray
+    | Mapping[str, "ArgSpec"]
+    | tuple["ArgSpec", ...]
+)
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """The parameters of an outcome check: `of` maps (outputs, *args) to what is judged."""
+
+    title: str
+    of: str
+    margin: float = 0.0
+    target: Any = None
+    atol: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +152,8 @@ class CheckSpec:
     @property
     def title(self) -> str:
         """The check's name in reports, e.g. 'finite gradients', 'uses scan'."""
+        if isinstance(self.parameter, OutcomeSpec):
+            return self.parameter.title
         if self.kind == "shape":
             return "shape and dtype"
         if self.kind == "contains":
@@ -427,15 +473,38 @@ class _Parser:
         return function
 
     def harness(self, value: Any, key: str) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip().startswith("lambda"):
+        return None if value is None else self.expression(value, key)
+
+    def expression(self, value: Any, key: str) -> str:
+        """A lambda expression, given as a string."""
+        if not isinstance(value, str) or _lambda_parameters(value) is None:
             raise self.fail(key, "expected a lambda expression, as a string")
-        try:
-            compile(value, key, "eval")
-        except SyntaxError as error:
-            raise self.fail(key, f"not a valid Python expression: {error.msg}") from None
         return value.strip()
+
+    def outcome(self, value: Any, key: str, kind: str) -> OutcomeSpec:
+        required = {
+            "objective": ("of", "margin"),
+            "decreasing": ("of",),
+            "permutation_match": ("of", "target", "atol"),
+            "predicate": ("of", "title"),
+        }[kind]
+        value = self.mapping(value, key, required=required, optional=("title",))
+        title = value.get("title", kind.replace("_", " "))
+        if not isinstance(title, str) or not title:
+            raise self.fail(f"{key}.title", "expected a non-empty string")
+        target = value.get("target")
+        if target is not None:
+            try:
+                target = np.asarray(target, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise self.fail(f"{key}.target", "expected an array of numbers") from None
+        return OutcomeSpec(
+            title=title,
+            of=self.expression(value["of"], f"{key}.of"),
+            margin=float(self.number(value.get("margin", 0.0), f"{key}.margin")),
+            target=target,
+            atol=float(self.number(value.get("atol", 0.0), f"{key}.atol")),
+        )
 
     def arg(self, value: Any, key: str, top_level: bool = False) -> ArgSpec:
         if isinstance(value, list) and value:
@@ -447,6 +516,13 @@ class _Parser:
         if "values" in value:
             value = self.mapping(value, key, required=("values",), optional=("dtype",))
             return FixedArray(values=value["values"], dtype=self.dtype(value, key))
+        if "sample" in value:
+            value = self.mapping(value, key, required=("sample",), optional=("dtype",))
+            expression = self.expression(value["sample"], f"{key}.sample")
+            parameters = _lambda_parameters(expression)
+            if not parameters or parameters[0] != "key":
+                raise self.fail(f"{key}.sample", "expected `lambda key, SIZE, ...: ...`")
+            return SampledArray(expression, tuple(parameters[1:]), self.dtype(value, key))
         if "case" in value:
             value = self.mapping(value, key, required=("case",), optional=("static",))
             static = value.get("static", False)
@@ -550,6 +626,8 @@ class _Parser:
             isinstance(parameter, str) and parameter.isidentifier()
         ):
             raise self.fail(f"{key}.{kind}", f"expected a name, got {parameter!r}")
+        if kind in OUTCOME_CHECKS:
+            parameter = self.outcome(parameter, f"{key}.{kind}", kind)
         if kind == "constant_size" and not all(parameter in case for case in cases):
             raise self.fail(
                 f"{key}.constant_size", f"the size {parameter!r} is not set by every case"
@@ -575,9 +653,26 @@ def _case_keys(args: Mapping[str, ArgSpec], where: str = "") -> list[tuple[str, 
             keys.append((spec.key, f"the argument {path}"))
         elif isinstance(spec, Mapping):
             keys.extend(_case_keys(spec, path))
+        elif isinstance(spec, SampledArray):
+            keys.extend((name, f"the sample of {path}") for name in spec.sizes)
         elif isinstance(spec, tuple):
             keys.extend(_case_keys({f"[{i}]": item for i, item in enumerate(spec)}, path))
     return keys
+
+
+def _lambda_parameters(expression: str) -> list[str] | None:
+    """The parameter names of a lambda expression; None if it is not one."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(tree, ast.Lambda):
+        return None
+    arguments = tree.args
+    names = [a.arg for a in (*arguments.posonlyargs, *arguments.args)]
+    if arguments.vararg is not None:
+        names.append("*" + arguments.vararg.arg)
+    return names
 
 
 _SIZE_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}

@@ -12,7 +12,11 @@ import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from grader.cache import REFERENCE, cache_dir, enable_in_this_process
 from grader.errors import UsageError
@@ -28,6 +32,10 @@ class Reference(Protocol):
         self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
     ) -> dict[str, Outcome]:
         """The expected outcome of each probe (run in `harness`, if any), by the probe's key."""
+        ...
+
+    def namespace(self, module: str) -> dict[str, Any]:
+        """The names that course.yml's lambdas (samplers, outcome checks) run with."""
         ...
 
 
@@ -63,6 +71,9 @@ class LiveReference:
                     ) from error
             results[key] = self._cache[cache_key]
         return results
+
+    def namespace(self, module: str) -> dict[str, Any]:
+        return {"jax": jax, "jnp": jnp, "np": np, **vars(self._module(module))}
 
     def _module(self, name: str) -> ModuleType:
         if name not in self._modules:

@@ -1,0 +1,289 @@
+"""The hmm module: the reference against brute force, SciPy and hmmlearn; realistic
+mistakes lose points on the right function; correct alternatives score full marks."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import ROOT, Mistake, assert_full_marks, assert_mistake_caught
+from hmmlearn.hmm import GaussianHMM
+from jax.scipy.stats import multivariate_normal
+
+
+@pytest.fixture(scope="module")
+def hmm():
+    spec = importlib.util.spec_from_file_location("reference_hmm", ROOT / "solutions" / "hmm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def random_model(rng, num_states, num_steps):
+    log_pi = jax.nn.log_softmax(jnp.asarray(rng.normal(size=num_states), jnp.float32))
+    log_A = jax.nn.log_softmax(
+        jnp.asarray(2 * rng.normal(size=(num_states, num_states)), jnp.float32), axis=-1
+    )
+    log_B = jnp.asarray(1.5 * rng.normal(size=(num_steps, num_states)), jnp.float32)
+    return log_pi, log_A, log_B
+
+
+def path_scores(log_pi, log_A, log_B):
+    """The log joint probability of every state path, by enumeration."""
+    num_steps, num_states = log_B.shape
+    scores = {}
+    for path in itertools.product(range(num_states), repeat=num_steps):
+        score = log_pi[path[0]] + log_B[0, path[0]]
+        for t in range(1, num_steps):
+            score += log_A[path[t - 1], path[t]] + log_B[t, path[t]]
+        scores[path] = float(score)
+    return scores
+
+
+@pytest.mark.parametrize(("num_states", "num_steps", "seed"), [(2, 6, 0), (3, 5, 1), (4, 4, 2)])
+def test_reference_forward_and_viterbi_match_brute_force(hmm, num_states, num_steps, seed):
+    log_pi, log_A, log_B = random_model(np.random.default_rng(seed), num_states, num_steps)
+    scores = path_scores(np.asarray(log_pi), np.asarray(log_A), np.asarray(log_B))
+    total = np.logaddexp.reduce(np.array(list(scores.values())))
+    assert float(hmm.forward_log_likelihood(log_pi, log_A, log_B)) == pytest.approx(total, rel=1e-5)
+    best = max(scores, key=scores.get)
+    np.testing.assert_array_equal(hmm.viterbi(log_pi, log_A, log_B), best)
+
+
+def test_reference_matches_hmmlearn_on_sampled_data(hmm):
+    pi = jnp.array([0.5, 0.3, 0.2])
+    A = jnp.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.3, 0.6]])
+    means = jnp.array([[-2.0, 0.0], [2.0, 0.5], [0.0, 2.0]])
+    covs = jnp.stack([jnp.eye(2), jnp.array([[1.0, 0.3], [0.3, 0.5]]), 0.7 * jnp.eye(2)])
+    _, xs = hmm.sample_hmm(jax.random.PRNGKey(3), pi, A, means, covs, 500)
+    oracle = GaussianHMM(n_components=3, covariance_type="full")
+    oracle.startprob_, oracle.transmat_ = np.asarray(pi, np.float64), np.asarray(A, np.float64)
+    oracle.means_, oracle.covars_ = np.asarray(means, np.float64), np.asarray(covs, np.float64)
+    data = np.asarray(xs, np.float64)
+    log_B = hmm.emission_log_probs(xs, means, covs)
+    mine = hmm.forward_log_likelihood(jnp.log(pi), jnp.log(A), log_B)
+    assert float(mine) == pytest.approx(oracle.score(data), rel=1e-5)
+    _, states = oracle.decode(data)
+    path = np.asarray(hmm.viterbi(jnp.log(pi), jnp.log(A), log_B))
+    assert np.mean(path == states) > 0.99
+
+
+def test_reference_gaussian_matches_scipy_and_covariances_are_positive_definite(hmm):
+    rng = np.random.default_rng(4)
+    covs = hmm.covariances(jnp.asarray(3 * rng.normal(size=(4, 3, 3)), jnp.float32))
+    for cov in np.asarray(covs, np.float64):
+        np.testing.assert_allclose(cov, cov.T, rtol=1e-6)
+        np.linalg.cholesky(cov)
+    x, mean = jnp.asarray(rng.normal(size=3), jnp.float32), jnp.zeros(3)
+    expected = multivariate_normal.logpdf(x, mean, covs[0])
+    assert float(hmm.gaussian_log_pdf(x, mean, covs[0])) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_reference_forward_is_finite_at_ten_thousand_steps(hmm):
+    log_pi, log_A, log_B = random_model(np.random.default_rng(5), 3, 10_000)
+    assert np.isfinite(float(hmm.forward_log_likelihood(log_pi, log_A, log_B - 3.0)))
+
+
+MISTAKES = {
+    "a softmax over the wrong axis": Mistake(
+        "transition_matrix",
+        """
+        def transition_matrix(transition_logits):
+            return jax.nn.softmax(transition_logits, axis=0)
+        """,
+        "values",
+        "expected",
+    ),
+    "a covariance without the softplus": Mistake(
+        "covariances",
+        """
+        def covariances(cov_raw):
+            L = jnp.tril(cov_raw)
+            return L @ jnp.swapaxes(L, -1, -2) + 1e-6 * jnp.eye(cov_raw.shape[-1])
+        """,
+        "values",
+        "expected",
+    ),
+    "exp in place of softplus, which overflows": Mistake(
+        "covariances",
+        """
+        def covariances(cov_raw):
+            diag = jnp.exp(jnp.diagonal(cov_raw, axis1=-2, axis2=-1))
+            L = jnp.tril(cov_raw, -1) + jax.vmap(jnp.diag)(diag)
+            return L @ jnp.swapaxes(L, -1, -2) + 1e-6 * jnp.eye(cov_raw.shape[-1])
+        """,
+        "finite values",
+        "is inf",
+    ),
+    "a missing log-determinant": Mistake(
+        "gaussian_log_pdf",
+        """
+        def gaussian_log_pdf(x, mean, cov):
+            diff = x - mean
+            return -0.5 * (diff @ jnp.linalg.solve(cov, diff) + x.shape[0] * jnp.log(2 * jnp.pi))
+        """,
+        "values",
+        "expected",
+    ),
+    "the emissions as (K, T)": Mistake(
+        "emission_log_probs",
+        """
+        def emission_log_probs(xs, means, covs):
+            over_time = jax.vmap(gaussian_log_pdf, in_axes=(0, None, None))
+            return jax.vmap(over_time, in_axes=(None, 0, 0))(xs, means, covs)
+        """,
+        "shape and dtype",
+        "expected shape (5, 3), got (3, 5)",
+    ),
+    "a forward pass in probability space, which underflows": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            A, B = jnp.exp(log_A), jnp.exp(log_B)
+            alpha, _ = jax.lax.scan(lambda a, b: ((a @ A) * b, None), jnp.exp(log_pi) * B[0], B[1:])
+            return jnp.log(jnp.sum(alpha))
+        """,
+        "finite values",
+        "output is -inf",
+    ),
+    "an ignored initial distribution": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            uniform = jnp.full_like(log_pi, -jnp.log(log_pi.shape[0]))
+            return _reference_forward(uniform, log_A, log_B)
+        """,
+        "values",
+        "expected",
+    ),
+    "transposed transitions": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            return _reference_forward(log_pi, log_A.T, log_B)
+        """,
+        "values",
+        "expected",
+    ),
+    "a total where the per-step loss is due": Mistake(
+        "negative_log_likelihood",
+        """
+        def negative_log_likelihood(raw, xs):
+            return _reference_nll(raw, xs) * xs.shape[0]
+        """,
+        "values",
+        "T = 8 times the expected value",
+    ),
+    "a fit that does not move": Mistake(
+        "fit_hmm",
+        """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            return raw, jnp.full((num_steps,), negative_log_likelihood(raw, xs))
+        """,
+        "losses fall",
+        "do not fall",
+    ),
+    "steps far too small": Mistake(
+        "fit_hmm",
+        """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            return _reference_fit(raw, xs, 1e-4, num_steps)
+        """,
+        "final loss",
+        "learning rate large enough",
+    ),
+    "the filtering shortcut for Viterbi": Mistake(
+        "viterbi",
+        """
+        def viterbi(log_pi, log_A, log_B):
+            def step(alpha, log_b):
+                alpha = jax.nn.logsumexp(alpha[:, None] + log_A, axis=0) + log_b
+                return alpha, alpha
+
+            first = log_pi + log_B[0]
+            _, alphas = jax.lax.scan(step, first, log_B[1:])
+            filtered = jnp.concatenate([first[None], alphas])
+            return jnp.argmax(filtered, axis=1).astype(jnp.int32)
+        """,
+        "values",
+        "expected",
+    ),
+}
+
+ALIASES = """
+_reference_forward = forward_log_likelihood
+_reference_nll = negative_log_likelihood
+_reference_fit = fit_hmm
+"""
+
+ALTERNATIVES = {
+    "a scaled forward recursion in probability space, and SciPy's logpdf": """
+        from jax.scipy.stats import multivariate_normal
+
+        def gaussian_log_pdf(x, mean, cov):
+            return multivariate_normal.logpdf(x, mean, cov)
+
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            # Probabilities rescaled at every step; each step's densities shifted by
+            # their largest log first, so that no exp underflows.
+            A = jnp.exp(log_A)
+
+            def normalise(alpha, log_scale):
+                total = jnp.sum(alpha)
+                return alpha / total, log_scale + jnp.log(total)
+
+            def step(carry, log_b):
+                alpha, log_scale = carry
+                shift = jnp.max(log_b)
+                return normalise((alpha @ A) * jnp.exp(log_b - shift), log_scale + shift), None
+
+            first = log_pi + log_B[0]
+            start = normalise(jnp.exp(first - jnp.max(first)), jnp.max(first))
+            (_, log_scale), _ = jax.lax.scan(step, start, log_B[1:])
+            return log_scale
+        """,
+    "a hand-written Adam in a Python loop over a jitted step": """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            b1, b2, eps = 0.9, 0.999, 1e-8
+            tree_map = jax.tree_util.tree_map
+
+            @jax.jit
+            def step(raw, m, v, t):
+                loss, grads = jax.value_and_grad(negative_log_likelihood)(raw, xs)
+                m = tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
+                v = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
+                def update(p, m, v):
+                    m_hat = m / (1 - b1 ** t)
+                    v_hat = v / (1 - b2 ** t)
+                    return p - learning_rate * m_hat / (jnp.sqrt(v_hat) + eps)
+                return tree_map(update, raw, m, v), m, v, loss
+
+            m = tree_map(jnp.zeros_like, raw)
+            v = tree_map(jnp.zeros_like, raw)
+            losses = []
+            for t in range(1, num_steps + 1):
+                raw, m, v, loss = step(raw, m, v, t)
+                losses.append(loss)
+            return raw, jnp.stack(losses)
+
+        def covariances(cov_raw):
+            D = cov_raw.shape[-1]
+            diag = jax.nn.softplus(jnp.diagonal(cov_raw, axis1=-2, axis2=-1))
+            L = jnp.tril(cov_raw, -1) + diag[..., None] * jnp.eye(D)
+            return jnp.einsum("kij,klj->kil", L, L) + 1e-6 * jnp.eye(D)
+        """,
+}
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_mistake_loses_points_on_its_function(name, grade_source):
+    assert_mistake_caught(grade_source, "hmm", MISTAKES[name], ALIASES)
+
+
+@pytest.mark.parametrize("name", list(ALTERNATIVES))
+def test_correct_alternative_scores_full_marks(name, grade_source):
+    assert_full_marks(grade_source, "hmm", ALTERNATIVES[name])
