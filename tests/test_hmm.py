@@ -10,9 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, Mistake, assert_full_marks, assert_mistake_caught
+from conftest import ROOT, Mistake, assert_full_marks, assert_mistake_caught, failed, with_override
 from hmmlearn.hmm import GaussianHMM
 from jax.scipy.stats import multivariate_normal
+
+from grader.manifest import load_course
+
+COURSE = load_course(ROOT / "course.yml")
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +218,16 @@ MISTAKES = {
     ),
 }
 
+MISTAKES["the raw matrices returned as covariances"] = Mistake(
+    "covariances",
+    """
+    def covariances(cov_raw):
+        return cov_raw
+    """,
+    "symmetric positive definite",
+    "not symmetric positive definite",
+)
+
 ALIASES = """
 _reference_forward = forward_log_likelihood
 _reference_nll = negative_log_likelihood
@@ -223,6 +237,10 @@ _reference_fit = fit_hmm
 ALTERNATIVES = {
     "a scaled forward recursion in probability space, and SciPy's logpdf": """
         from jax.scipy.stats import multivariate_normal
+
+from grader.manifest import load_course
+
+COURSE = load_course(ROOT / "course.yml")
 
         def gaussian_log_pdf(x, mean, cov):
             return multivariate_normal.logpdf(x, mean, cov)
@@ -287,3 +305,19 @@ def test_mistake_loses_points_on_its_function(name, grade_source):
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
 def test_correct_alternative_scores_full_marks(name, grade_source):
     assert_full_marks(grade_source, "hmm", ALTERNATIVES[name])
+
+
+def test_a_fit_that_does_not_move_fails_every_outcome_check(grade_source):
+    result = grade_source(
+        "hmm",
+        with_override("hmm", MISTAKES["a fit that does not move"].override),
+        functions=["fit_hmm"],
+    )
+    failures = failed(result, "fit_hmm")
+    assert set(failures) == {"final loss", "losses fall", "means up to relabelling"}
+    assert "best order" in failures["means up to relabelling"]
+    assert result.function_score("fit_hmm")[0] == pytest.approx(
+        COURSE.module("hmm")
+        .function("fit_hmm")
+        .check_points(COURSE.module("hmm").function("fit_hmm").checks[0])
+    )

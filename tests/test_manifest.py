@@ -101,6 +101,18 @@ F = "modules.0.functions.0"
             "function 'f' is listed twice",
         ),
         (edit("defaults", {"limits": {"time_s": 0}}), "defaults.limits.time_s: must be positive"),
+        (edit(f"{F}.harness", "x + 1"), "harness: expected a lambda expression"),
+        (edit(f"{F}.args.x", {"sample": "lambda T: T"}), "expected `lambda key, SIZE, ...: ...`"),
+        (edit(f"{F}.args.x", {"sample": "lambda key, M: M"}), "missing 'M', used by the sample"),
+        (
+            edit(f"{F}.checks.2", {"objective": {"of": "lambda outputs: outputs"}}),
+            "missing required key 'margin'",
+        ),
+        (
+            edit(f"{F}.checks.2", {"predicate": {"of": "outputs > 0", "title": "positive"}}),
+            "predicate.of: expected a lambda expression",
+        ),
+        (edit(f"{F}.args.x.shape", ["N + "]), "expected a list of whole numbers and sizes"),
     ],
 )
 def test_a_broken_manifest_names_file_key_and_reason(tmp_path, data, message):
