@@ -63,6 +63,11 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
             f"ran out of memory (the limit is {limits.memory_mb} MB){where}: "
             f"{error.type_name}: {first_line}"
         )
+    if "File too large" in error.message:
+        return (
+            f"printed more than the output limit allows{where}; "
+            "print less, or nothing, inside the function"
+        )
     if error.is_a("SystemExit"):
         return f"called sys.exit(){where}; a function must return its result"
     return f"raised {error.type_name}: {first_line}{where}"

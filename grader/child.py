@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import resource
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,17 @@ from typing import Any
 from grader.probes import ErrorInfo, Probe, describe_exception, resolve_target, run_probe
 from grader.wire import decode, encode, read_frame, write_frame
 
+OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
+
 
 def main(argv: list[str]) -> int:
     request_fd, response_fd = int(argv[0]), int(argv[1])
     module_file, module_name, memory_mb = argv[2], argv[3], int(argv[4])
     limit_bytes = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+    # A flood of output ends in an error in the student's code, not a full disk.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     module = _import_submission(module_file, module_name, response_fd)
     if module is None:

@@ -87,7 +87,10 @@ def grade_module(
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     module_failure: str | None = None
-    with SubmissionProcess(module_file, module.name, module.limits.memory_mb) as process:
+    process = SubmissionProcess(
+        module_file, module.name, module.limits.memory_mb, hidden=reference.private_paths()
+    )
+    with process:
         for function in selected:
             checks = make_checks(function, module.name, reference.namespace(module.name))
             if module_failure is None and not process.running:

@@ -13,18 +13,23 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grader
 from grader.cache import SUBMISSIONS, cache_dir, jax_cache_environment
 from grader.probes import ErrorInfo, Outcome, Probe
+from grader.sandbox import current_sandbox
 from grader.wire import WireError, decode, encode, read_frame, write_frame
 
 OUTPUT_TAIL_BYTES = 2000
@@ -49,11 +54,30 @@ class ImportFailure:
 class SubmissionProcess:
     """One submitted module, imported in a child process, answering probe requests."""
 
-    def __init__(self, module_file: Path, module_name: str, memory_mb: int):
-        self.module_file = Path(module_file).resolve()
+    def __init__(
+        self,
+        module_file: Path,
+        module_name: str,
+        memory_mb: int,
+        hidden: Sequence[Path] = (),
+    ):
+        """`hidden` folders (the course, the reference's cache) are kept from the child
+        where the sandbox allows (see grader.sandbox)."""
         self.module_name = module_name
         self.memory_mb = memory_mb
-        self._workdir = tempfile.TemporaryDirectory(prefix="difflearn-")
+        self.hidden = tuple(hidden)
+        self.sandbox = current_sandbox()
+        # The grading process's own folder holds the output log; the child gets a
+        # working folder inside it, with a copy of the submission's Python files.
+        self._private = tempfile.TemporaryDirectory(prefix="difflearn-")
+        self._workdir = Path(self._private.name) / "work"
+        submission = self._workdir / "submission"
+        submission.mkdir(parents=True)
+        for source in Path(module_file).resolve().parent.glob("*.py"):
+            if source.is_file():
+                shutil.copyfile(source, submission / source.name)
+        self.module_file = submission / Path(module_file).name
+        self.sandbox.grant(self._workdir)
         self._process: subprocess.Popen[bytes] | None = None
         self._request_fd = -1
         self._responses: queue.Queue[tuple[float, Any]] = queue.Queue()
@@ -74,11 +98,13 @@ class SubmissionProcess:
         self.stop()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
-        output = open(Path(self._workdir.name) / "output.log", "wb")  # noqa: SIM115
+        output = open(self._output_path, "wb")  # noqa: SIM115
+        # A shared cache folder would be writable by nobody; the user mode goes without.
+        cache = cache_dir(SUBMISSIONS) if self.sandbox.mode != "user" else None
         env = {
             **os.environ,
             "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
-            **jax_cache_environment(cache_dir(SUBMISSIONS)),
+            **jax_cache_environment(cache),
         }
         command = [
             sys.executable,
@@ -92,23 +118,38 @@ class SubmissionProcess:
             str(self.memory_mb),
         ]
         try:
-            self._process = subprocess.Popen(
-                command,
+            process = subprocess.Popen(
+                self.sandbox.wrap(
+                    command,
+                    workdir=self._workdir,
+                    writable=[cache] if cache is not None else [],
+                    hidden=self.hidden,
+                    visible=_runtime_folders(),
+                ),
                 pass_fds=(request_read, response_write),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                cwd=self._workdir.name,
+                cwd=self._workdir,
                 env=env,
                 start_new_session=True,
+                **self.sandbox.popen_options(),
             )
+        except OSError as error:
+            os.close(request_write)
+            os.close(response_read)
+            return Failure("crash", f"could not start the submission's process: {error}")
         finally:
             os.close(request_read)
             os.close(response_write)
             output.close()
+        self._process = process
         self._request_fd = request_write
+        # Each process gets a queue of its own: a dead one's reader must not answer for it.
         self._responses = queue.Queue()
-        reader = threading.Thread(target=self._read_responses, args=(response_read,), daemon=True)
+        reader = threading.Thread(
+            target=_read_responses, args=(response_read, self._responses), daemon=True
+        )
         reader.start()
         self._sent_at = time.monotonic()
         reply = self._receive(time_limit, "importing the module")
@@ -169,21 +210,6 @@ class SubmissionProcess:
             return Failure("crash", "the submission's process sent an unexpected message")
         return frame
 
-    def _read_responses(self, fd: int) -> None:
-        try:
-            while True:
-                try:
-                    frame = read_frame(fd)
-                except (WireError, OSError) as error:
-                    self._responses.put((time.monotonic(), WireError(str(error))))
-                    return
-                if frame is None:
-                    self._responses.put((time.monotonic(), _END))
-                    return
-                self._responses.put((time.monotonic(), frame))
-        finally:
-            os.close(fd)
-
     def _describe_exit(self, doing: str) -> str:
         process = self._process
         code = None
@@ -194,6 +220,8 @@ class SubmissionProcess:
                 code = None
         tail = self.output_tail()
         self.stop()
+        if code is not None and code > 128 and self.sandbox.mode == "bubblewrap":
+            code = 128 - code  # bwrap reports a child killed by signal N as status 128 + N
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             what = {
@@ -212,9 +240,8 @@ class SubmissionProcess:
 
     def output_tail(self) -> str:
         """The end of what the submission printed, for feedback on a crash."""
-        path = Path(self._workdir.name) / "output.log"
         try:
-            with open(path, "rb") as log:
+            with open(self._output_path, "rb") as log:
                 log.seek(0, os.SEEK_END)
                 size = log.tell()
                 log.seek(max(0, size - OUTPUT_TAIL_BYTES))
@@ -238,9 +265,37 @@ class SubmissionProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
 
+    @property
+    def _output_path(self) -> Path:
+        return Path(self._private.name) / "output.log"
+
     def close(self) -> None:
         self.stop()
-        self._workdir.cleanup()
+        self._private.cleanup()
+
+
+def _read_responses(fd: int, responses: queue.Queue[tuple[float, Any]]) -> None:
+    """Reads frames from a child until its end, each with the time it arrived."""
+    try:
+        while True:
+            try:
+                frame = read_frame(fd)
+            except (WireError, OSError) as error:
+                responses.put((time.monotonic(), WireError(str(error))))
+                return
+            if frame is None:
+                responses.put((time.monotonic(), _END))
+                return
+            responses.put((time.monotonic(), frame))
+    finally:
+        os.close(fd)
+
+
+def _runtime_folders() -> list[Path]:
+    """What the child needs to run: Python, its packages and the grader's own package."""
+    folders = {Path(sys.prefix), Path(sys.base_prefix), Path(grader.__file__).parent}
+    folders.update(Path(p) for p in site.getsitepackages())
+    return sorted(f for f in folders if f.exists())
 
 
 def _outcome(result: Any) -> Outcome:

@@ -38,12 +38,17 @@ class Reference(Protocol):
         """The names that course.yml's lambdas (samplers, outcome checks) run with."""
         ...
 
+    def private_paths(self) -> list[Path]:
+        """Folders a submission's process must not see (the reference, its cache)."""
+        ...
+
 
 class LiveReference:
     """Runs the reference solutions in this process, remembering every outcome."""
 
     def __init__(self, solutions_dir: Path):
-        enable_in_this_process(cache_dir(REFERENCE))
+        self.cache = cache_dir(REFERENCE)
+        enable_in_this_process(self.cache)
         self.solutions_dir = Path(solutions_dir)
         self._modules: dict[str, ModuleType] = {}
         self._cache: dict[tuple[str, str, str], Outcome] = {}
@@ -74,6 +79,11 @@ class LiveReference:
 
     def namespace(self, module: str) -> dict[str, Any]:
         return {"jax": jax, "jnp": jnp, "np": np, **vars(self._module(module))}
+
+    def private_paths(self) -> list[Path]:
+        """The course folder around solutions/ (course.yml and .git too), and the cache."""
+        course = self.solutions_dir.resolve().parent
+        return [course] + ([self.cache] if self.cache is not None else [])
 
     def _module(self, name: str) -> ModuleType:
         if name not in self._modules:

@@ -238,10 +238,6 @@ ALTERNATIVES = {
     "a scaled forward recursion in probability space, and SciPy's logpdf": """
         from jax.scipy.stats import multivariate_normal
 
-from grader.manifest import load_course
-
-COURSE = load_course(ROOT / "course.yml")
-
         def gaussian_log_pdf(x, mean, cov):
             return multivariate_normal.logpdf(x, mean, cov)
 
