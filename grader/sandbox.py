@@ -64,7 +64,8 @@ class Sandbox:
         for folder in hidden:
             if folder.exists():
                 args += ["--tmpfs", str(folder.resolve())]
-        covered = [folder.resolve() for folder in hidden]
+        # /tmp is covered too (by an empty tmpfs): a grader installed there must reappear.
+        covered = [Path("/tmp").resolve(), *(folder.resolve() for folder in hidden)]
         for folder in visible:
             if any(folder.resolve().is_relative_to(h) for h in covered):
                 args += ["--ro-bind", str(folder.resolve()), str(folder.resolve())]
