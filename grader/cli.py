@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from grader import __version__
+from grader.batch import StudentResult, find_students, is_done, run_batch, summarize, write_grades
 from grader.engine import find_submissions, grade
 from grader.errors import UsageError
+from grader.gradescope import build_bundle
 from grader.manifest import Course, load_course
 from grader.reference import LiveReference
 from grader.report import print_report, write_json
@@ -70,6 +80,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_course_option(grade_parser)
     grade_parser.set_defaults(handler=run_grade)
+
+    batch_parser = commands.add_parser(
+        "grade-batch",
+        help="grade a whole class, one folder per student, in parallel",
+        description="Grade every student folder in SUBMISSIONS_DIR in parallel workers. "
+        "Results go to OUT/<student>/results.json as each finishes; a second run "
+        "grades only what is new or changed. Writes OUT/grades.csv and "
+        "OUT/summary.md.",
+    )
+    batch_parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
+    batch_parser.add_argument(
+        "--workers",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: the CPU cores)",
+    )
+    batch_parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grades"),
+        metavar="DIR",
+        help="where the results go (default: grades/)",
+    )
+    _add_course_option(batch_parser)
+    batch_parser.set_defaults(handler=run_grade_batch)
+
+    gradescope_parser = commands.add_parser(
+        "gradescope",
+        help="build the Gradescope autograder bundle",
+        description="Build a Gradescope autograder zip: setup.sh, run_autograder, the "
+        "grader and the course, solutions included (hidden from submissions).",
+    )
+    gradescope_parser.add_argument(
+        "--to", type=Path, default=Path("autograder.zip"), metavar="FILE", help="the zip to write"
+    )
+    gradescope_parser.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists"
+    )
+    _add_course_option(gradescope_parser)
+    gradescope_parser.set_defaults(handler=run_gradescope)
 
     stubs_parser = commands.add_parser(
         "stubs",
@@ -143,6 +195,62 @@ def run_grade(args: argparse.Namespace) -> int:
     print_report(result, console)
     if args.json is not None:
         write_json(result, args.json)
+    return 0
+
+
+def run_grade_batch(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    students = find_students(args.submissions)
+    console = Console(highlight=False)
+    done_before = sum(is_done(args.out, s) for s in students)
+    if done_before:
+        console.print(
+            f"{done_before} of {len(students)} students already graded in {args.out}; "
+            "grading the rest"
+        )
+    failures = 0
+    if console.is_terminal:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("grading", total=len(students) - done_before)
+
+            def advance(student: StudentResult, done: int, total: int) -> None:
+                nonlocal failures
+                failures += student.failed
+                bar.update(
+                    task, advance=1, description=f"graded {student.student} ({failures} failed)"
+                )
+
+            run_batch(course, args.submissions, args.out, args.workers, advance)
+    else:
+
+        def log(student: StudentResult, done: int, total: int) -> None:
+            status = (
+                f"FAILED: {student.message}"
+                if student.failed
+                else (f"{student.score:g} / {student.max_score:g}")
+            )
+            print(f"[{done}/{total - done_before}] {student.student}: {status}", flush=True)
+
+        run_batch(course, args.submissions, args.out, args.workers, log)
+    grades = write_grades(course, args.out)
+    console.print(summarize(args.out), markup=False)
+    console.print(f"wrote {grades} and {args.out / 'summary.md'}")
+    return 0
+
+
+def run_gradescope(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    names = build_bundle(course, args.to, force=args.force)
+    print(f"wrote {args.to} ({len(names)} files): upload it as the autograder in Gradescope")
     return 0
 
 

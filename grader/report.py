@@ -85,12 +85,15 @@ def gradescope_results(result: GradeResult) -> dict[str, Any]:
 
 def write_json(result: GradeResult, path: Path) -> None:
     """Writes results.json atomically: a reader sees the old file or the whole new one."""
-    path = Path(path)
-    data = json.dumps(gradescope_results(result), indent=2) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    atomic_write(Path(path), json.dumps(gradescope_results(result), indent=2) + "\n")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Writes a text file through a temporary file and a rename, never half-written."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(data)
+            out.write(text)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,157 @@
+"""Grading a whole class (on the toy course), and the Gradescope autograder bundle."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TOY
+
+from grader.batch import run_batch, summarize, write_grades
+from grader.gradescope import build_bundle
+from grader.manifest import load_course
+
+WRONG = "\n\ndef double(x):\n    return 3.0 * x\n"
+
+
+def difflearn_command() -> str:
+    return shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
+
+
+def make_class(folder: Path) -> Path:
+    """Four students: right, wrong, hostile (dies at import) and one with nothing to grade."""
+    submissions = folder / "submissions"
+    for student in ("ada", "bob", "eve", "zed"):
+        (submissions / student).mkdir(parents=True)
+    shutil.copy(TOY / "solutions" / "toy.py", submissions / "ada" / "toy.py")
+    (submissions / "bob" / "toy.py").write_text((TOY / "solutions" / "toy.py").read_text() + WRONG)
+    (submissions / "eve" / "toy.py").write_text("import os\nos._exit(0)\n")
+    (submissions / "zed" / "notes.txt").write_text("I ran out of time\n")
+    return submissions
+
+
+def test_a_class_is_graded_summarized_and_resumed(tmp_path):
+    course = load_course(TOY / "course.yml")
+    submissions, out = make_class(tmp_path), tmp_path / "grades"
+    graded = run_batch(course, submissions, out, workers=2)
+    assert sorted(s.student for s in graded) == ["ada", "bob", "eve", "zed"]
+    scores = {s.student: s.score for s in graded}
+    assert scores["ada"] == pytest.approx(9) and 0 < scores["bob"] < 9
+    assert scores["eve"] == 0 and scores["zed"] == 0
+    assert [s.failed for s in graded if s.student == "zed"] == [True]
+    eve = json.loads((out / "eve" / "results.json").read_text())
+    assert len(eve["tests"]) == 10 and "exited with status 0" in eve["tests"][0]["output"]
+
+    rows = list(csv.reader(write_grades(course, out).open()))
+    assert rows[0] == ["student", "toy", "total"]
+    assert [r[0] for r in rows[1:]] == ["ada", "bob", "eve", "zed"]
+    assert float(rows[1][1]) == pytest.approx(9) == float(rows[1][2])
+    summary = summarize(out)
+    assert "4 students" in summary and "| toy.double |" in summary
+    assert "- toy.double: values: 2 of 4 students" in summary
+
+    # A second run grades nothing again; a changed submission is graded again.
+    stamp = (out / "ada" / "results.json").stat().st_mtime_ns
+    assert run_batch(course, submissions, out, workers=2) == []
+    assert (out / "ada" / "results.json").stat().st_mtime_ns == stamp
+    shutil.copy(TOY / "solutions" / "toy.py", submissions / "bob" / "toy.py")
+    again = run_batch(course, submissions, out, workers=1)
+    assert [(s.student, s.score) for s in again] == [("bob", pytest.approx(9))]
+    assert not list(out.rglob(".results.json.*")), "a temporary file was left behind"
+
+
+def test_a_killed_batch_resumes_without_regrading(tmp_path):
+    submissions, out = make_class(tmp_path), tmp_path / "grades"
+    command = [
+        difflearn_command(),
+        "grade-batch",
+        str(submissions),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--course",
+        str(TOY / "course.yml"),
+    ]
+    batch = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/results.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(batch.pid, signal.SIGKILL)
+    batch.wait()
+    finished = {p.parent.name for p in out.glob("*/results.json")}
+    assert finished, "no student was graded before the kill"
+    for path in out.glob("*/results.json"):
+        json.loads(path.read_text())  # never half-written
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished)} of 4 students already graded" in resumed.stdout
+    graded_now = {
+        line.split("]")[1].split(":")[0].strip()
+        for line in resumed.stdout.splitlines()
+        if line.startswith("[")
+    }
+    assert graded_now == {"ada", "bob", "eve", "zed"} - finished
+    assert (out / "grades.csv").is_file() and (out / "summary.md").is_file()
+
+
+def test_batch_usage_errors(tmp_path):
+    run = subprocess.run(
+        [difflearn_command(), "grade-batch", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert run.returncode == 2 and "no such folder" in run.stderr
+
+
+def run_autograder(bundle: Path, root: Path, files: dict[str, str]) -> dict:
+    """Lays out /autograder in `root` as Gradescope does and runs run_autograder."""
+    shutil.rmtree(root, ignore_errors=True)
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(root / "source")
+    (root / "submission").mkdir(parents=True)
+    for name, text in files.items():
+        (root / "submission" / name).write_text(text)
+    script = root / "source" / "run_autograder"
+    script.chmod(0o755)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "DIFFLEARN_BIN": difflearn_command()}
+    subprocess.run(["bash", str(script)], env=env, timeout=300, check=True, capture_output=True)
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_the_gradescope_bundle_grades_right_wrong_and_empty_submissions(tmp_path):
+    course = load_course(ROOT / "course.yml")
+    bundle = tmp_path / "autograder.zip"
+    names = build_bundle(course, bundle)
+    assert {
+        "setup.sh",
+        "run_autograder",
+        "course.yml",
+        "solutions/bce.py",
+        "grader/cli.py",
+        "pyproject.toml",
+    } <= set(names)
+    with pytest.raises(Exception, match="--force"):
+        build_bundle(course, bundle)
+
+    root = tmp_path / "autograder"
+    right = run_autograder(bundle, root, {"bce.py": (ROOT / "solutions" / "bce.py").read_text()})
+    assert right["score"] == pytest.approx(23)
+    assert all(t["status"] == "passed" for t in right["tests"])
+    stub = run_autograder(bundle, root, {"bce.py": (ROOT / "exercises" / "bce.py").read_text()})
+    assert stub["score"] == 0 and stub["tests"]
+    empty = run_autograder(bundle, root, {"readme.txt": "nothing"})
+    assert empty["score"] == 0 and "no module of the course" in empty["output"]
