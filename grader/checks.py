@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.compare import nonfinite, structure_mismatch, value_mismatch
+from grader.compare import format_number, nonfinite, structure_mismatch, value_mismatch
 from grader.inputs import FunctionInputs, Inputs
 from grader.manifest import CheckSpec, FunctionSpec, Limits
 from grader.probes import ErrorInfo, Outcome, Probe
@@ -41,8 +41,7 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
         return f"not defined: {error.message}"
     if error.is_a("NotImplementedError"):
         return NOT_IMPLEMENTED
-    where = f" ({error.location})" if error.location else ""
-    first_line = error.message.strip().splitlines()[0] if error.message.strip() else ""
+    where = error.where
     if any(error.is_a(name) for name in TRACER_ERRORS):
         return (
             f"fails when traced (as jax.jit and jax.grad do) with {error.type_name}{where}: "
@@ -59,10 +58,7 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
             "jnp.where(condition, a, b), or use jnp.maximum / jnp.minimum."
         )
     if error.is_a("MemoryError") or "RESOURCE_EXHAUSTED" in error.message:
-        return (
-            f"ran out of memory (the limit is {limits.memory_mb} MB){where}: "
-            f"{error.type_name}: {first_line}"
-        )
+        return f"ran out of memory (the limit is {limits.memory_mb} MB): {error.summary}"
     if "File too large" in error.message:
         return (
             f"printed more than the output limit allows{where}; "
@@ -70,7 +66,7 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
         )
     if error.is_a("SystemExit"):
         return f"called sys.exit(){where}; a function must return its result"
-    return f"raised {error.type_name}: {first_line}{where}"
+    return f"raised {error.summary}"
 
 
 class Check:
@@ -333,9 +329,9 @@ class ObjectiveCheck(OutcomeCheck):
         if np.isfinite(mine) and float(mine) <= bound:
             return None
         return (
-            f"the objective reaches {_number(mine)}, the reference's fit {_number(theirs)} "
-            f"(at most {_number(bound)} passes): does every step move the parameters "
-            "downhill, with a learning rate large enough?"
+            f"the objective reaches {format_number(mine)}, the reference's fit "
+            f"{format_number(theirs)} (at most {format_number(bound)} passes): does every step "
+            "move the parameters downhill, with a learning rate large enough?"
         )
 
 
@@ -352,13 +348,13 @@ class DecreasingCheck(OutcomeCheck):
         tolerance = self.function.tolerance
         if not np.isclose(mine[0], theirs[0], rtol=tolerance.rtol, atol=tolerance.atol):
             return (
-                f"the first entry is {_number(mine[0])}, expected {_number(theirs[0])}: "
-                "it should be the objective before any update"
+                f"the first entry is {format_number(mine[0])}, expected "
+                f"{format_number(theirs[0])}: it should be the objective before any update"
             )
         if not np.all(np.isfinite(mine)) or not mine[-1] < mine[0]:
             return (
-                f"the losses do not fall: first {_number(mine[0])}, last "
-                f"{_number(mine[-1])} (the reference's fall to {_number(theirs[-1])})"
+                f"the losses do not fall: first {format_number(mine[0])}, last "
+                f"{format_number(mine[-1])} (the reference's fall to {format_number(theirs[-1])})"
             )
         return None
 
@@ -418,10 +414,6 @@ def make_checks(function: FunctionSpec, module: str, namespace: Mapping[str, Any
     """The checks of one function, sharing one set of inputs."""
     inputs = FunctionInputs(function, module, namespace)
     return [CHECKS[spec.kind](spec, inputs) for spec in function.checks]
-
-
-def _number(value: Any) -> str:
-    return f"{float(value):.6g}"
 
 
 def _show_args(function: FunctionSpec, inputs: Inputs) -> str:

@@ -102,8 +102,9 @@ def value_mismatch(
         index = tuple(int(i) for i in bad[0])
         where = f" at {list(index)}" if e.ndim else ""
         count = f"{int(np.sum(~close))} of {e.size} entries differ; " if e.ndim else ""
+        expected_value, actual_value = format_number(e[index]), format_number(a[index])
         message = (
-            f"{name}: {count}expected {_number(e[index])}{where}, got {_number(a[index])} "
+            f"{name}: {count}expected {expected_value}{where}, got {actual_value} "
             f"(tolerance: rtol {tolerance.rtol:g}, atol {tolerance.atol:g})"
         )
         hint = _hint(e, a, sizes, tolerance)
@@ -122,11 +123,12 @@ def nonfinite(tree: Any, path: str = "output") -> str | None:
             index = tuple(int(i) for i in np.argwhere(bad)[0]) if array.ndim else ()
             where = f" at {list(index)}" if array.ndim else ""
             count = f" ({int(np.sum(bad))} of {array.size} entries)" if array.ndim else ""
-            return f"{name} is {_number(array[index])}{where}{count}"
+            return f"{name} is {format_number(array[index])}{where}{count}"
     return None
 
 
-def _number(value: Any) -> str:
+def format_number(value: Any) -> str:
+    """A number for feedback: integers as they are, floats to six significant digits."""
     value = np.asarray(value)
     if value.dtype.kind in "biu":
         return str(value.item())

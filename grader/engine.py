@@ -16,7 +16,7 @@ from grader.checks import Check, Verdict, make_checks
 from grader.errors import UsageError
 from grader.isolation import Failure, ImportFailure, SubmissionProcess
 from grader.manifest import Course, FunctionSpec, ModuleSpec
-from grader.probes import ErrorInfo, Outcome, Probe
+from grader.probes import Outcome, Probe
 from grader.reference import Reference
 from grader.results import CheckResult, GradeResult, ModuleResult
 
@@ -90,9 +90,10 @@ def grade_module(
     process = SubmissionProcess(
         module_file, module.name, module.limits.memory_mb, hidden=reference.private_paths()
     )
+    namespace = reference.namespace(module.name)
     with process:
         for function in selected:
-            checks = make_checks(function, module.name, reference.namespace(module.name))
+            checks = make_checks(function, module.name, namespace)
             if module_failure is None and not process.running:
                 module_failure = _start(process, module)
             if module_failure is not None:
@@ -109,16 +110,10 @@ def _start(process: SubmissionProcess, module: ModuleSpec) -> str | None:
     """Starts the submission's process; the reason every function fails if it cannot."""
     outcome = process.start(module.limits.import_time_s)
     if isinstance(outcome, ImportFailure):
-        return f"the module could not be imported: {_import_error(outcome.error)}"
+        return f"the module could not be imported: {outcome.error.summary}"
     if isinstance(outcome, Failure):
         return f"the module could not be imported: {outcome.message}"
     return None
-
-
-def _import_error(error: ErrorInfo) -> str:
-    first_line = error.message.strip().splitlines()[0] if error.message.strip() else ""
-    where = f" ({error.location})" if error.location else ""
-    return f"{error.type_name}: {first_line}{where}"
 
 
 def _run_function(

@@ -87,6 +87,17 @@ class ErrorInfo:
     def is_a(self, name: str) -> bool:
         return name in self.types
 
+    @property
+    def where(self) -> str:
+        """' (line 12: code)', or nothing where the place is not known."""
+        return f" ({self.location})" if self.location else ""
+
+    @property
+    def summary(self) -> str:
+        """'TypeError: the first line of the message (line 12: code)'."""
+        lines = self.message.strip().splitlines()
+        return f"{self.type_name}: {lines[0] if lines else ''}{self.where}"
+
     def to_message(self) -> dict[str, Any]:
         return {"types": self.types, "message": self.message, "location": self.location}
 
