@@ -107,7 +107,19 @@ class Check:
         return self.inputs.extreme
 
     def _call(self, kind: str, inputs: Inputs, **options: object) -> Probe:
-        return Probe(kind=kind, args=inputs.args, static=self.function.static_argnums, **options)  # type: ignore[arg-type]
+        """A probe on `inputs`. Where the function must run under jit anyway, its calls
+        and gradients on the cases run compiled (when it traces). Elsewhere they run op
+        by op: on the extreme inputs (a long sequence, say) and for a function that may
+        be a Python loop (a fit), so such a loop costs its steps and not a compilation
+        of every step."""
+        compiled = kind in ("call", "vjp") and inputs.label != "extreme" and self.function.must_jit
+        return Probe(
+            kind=kind,
+            args=inputs.args,
+            static=self.function.static_argnums,
+            compiled=compiled,
+            **options,  # type: ignore[arg-type]
+        )
 
     def _where(self, inputs: Inputs, index: int | None = None) -> str:
         if index is None:

@@ -1,7 +1,8 @@
 """The process that runs a submission: `python -I -m grader.child ...`.
 
-It imports one submitted module, then answers requests from the grading
-process: for a function name and a list of probes, the outcome of each probe.
+It starts JAX, then answers requests from the grading process: to import
+one of the submitted modules, or, for a function of an imported module and a
+list of probes, the outcome of each probe.
 It decides nothing about the score; it only reports what the student's code
 did, over the file descriptors it was given (stdout and stderr are the
 student's, and the grading process keeps them out of the protocol).
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 # Imported before the submission, so the probes hold their own references to JAX.
-from grader.probes import ErrorInfo, Probe, describe_exception, resolve_target, run_probe
+from grader.probes import ErrorInfo, Probe, ProbeRunner, describe_exception, resolve_target
 from grader.wire import decode, encode, read_frame, write_frame
 
 OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
@@ -25,28 +26,40 @@ OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
 
 def main(argv: list[str]) -> int:
     request_fd, response_fd = int(argv[0]), int(argv[1])
-    module_file, module_name, memory_mb = argv[2], argv[3], int(argv[4])
-    limit_bytes = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+    submission, memory_mb = Path(argv[2]), int(argv[3])
+    _limit_memory(memory_mb, memory_mb)
     # A flood of output ends in an error in the student's code, not a full disk.
     resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # The submission's folder goes last, so a file named like a library cannot shadow it.
+    sys.path.append(str(submission))
 
-    module = _import_submission(module_file, module_name, response_fd)
-    if module is None:
-        return 0
+    modules: dict[str, Any] = {}
+    write_frame(response_fd, {"event": "ready"})
     while True:
         request = read_frame(request_fd)
         if request is None:
             return 0
-        results = _run_request(module, module_file, request)
+        if "load" in request:
+            name = str(request["load"])
+            _limit_memory(int(request.get("memory_mb", memory_mb)), memory_mb)
+            reply, module = _import_submission(submission / f"{name}.py", name)
+            if module is not None:
+                modules[name] = module
+            write_frame(response_fd, reply)
+            continue
+        name = str(request.get("module"))
+        results = _run_request(modules[name], str(submission / f"{name}.py"), request)
         write_frame(response_fd, {"event": "results", "results": results})
 
 
-def _import_submission(module_file: str, module_name: str, response_fd: int) -> Any:
-    """Imports the submitted module, reporting the outcome to the grading process."""
-    # The submission's folder goes last, so a file named like a library cannot shadow it.
-    sys.path.append(str(Path(module_file).parent))
+def _limit_memory(soft_mb: int, hard_mb: int) -> None:
+    soft, hard = min(soft_mb, hard_mb) * 1024 * 1024, hard_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _import_submission(module_file: Path, module_name: str) -> tuple[dict[str, Any], Any]:
+    """Imports one submitted module: the reply for the grading process, and the module."""
     try:
         spec = importlib.util.spec_from_file_location(module_name, module_file)
         if spec is None or spec.loader is None:
@@ -55,11 +68,9 @@ def _import_submission(module_file: str, module_name: str, response_fd: int) -> 
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     except BaseException as error:  # SystemExit and KeyboardInterrupt at import count too
-        info = describe_exception(error, module_file)
-        write_frame(response_fd, {"event": "import_error", "error": info.to_message()})
-        return None
-    write_frame(response_fd, {"event": "ready"})
-    return module
+        info = describe_exception(error, str(module_file))
+        return {"event": "import_error", "error": info.to_message()}, None
+    return {"event": "loaded"}, module
 
 
 def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -72,11 +83,12 @@ def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list
     except BaseException as error:
         failure = describe_exception(error, module_file).to_message()
         return [{"error": failure} for _ in probes]
+    runner = ProbeRunner(function)
     results: list[dict[str, Any]] = []
     for message in probes:
         try:
             probe = Probe.from_message(message, decode)
-            results.append({"value": encode(run_probe(function, probe))})
+            results.append({"value": encode(runner.run(probe))})
         except BaseException as error:  # a student's sys.exit() fails the probe, not the process
             results.append({"error": describe_exception(error, module_file).to_message()})
     return results

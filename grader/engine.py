@@ -67,12 +67,14 @@ def grade(
     modules: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> GradeResult:
-    """Grades every course module found at `path`."""
+    """Grades every course module found at `path`, all in one child process."""
     started = time.monotonic()
-    results = tuple(
-        grade_module(module, file, reference, progress=progress)
-        for module, file in find_submissions(course, path, modules)
-    )
+    found = find_submissions(course, path, modules)
+    memory_mb = max(module.limits.memory_mb for module, _ in found)
+    with SubmissionProcess(path, memory_mb, hidden=reference.private_paths()) as process:
+        results = tuple(
+            _grade_module(process, module, reference, progress=progress) for module, _ in found
+        )
     return GradeResult(modules=results, elapsed_s=time.monotonic() - started)
 
 
@@ -83,32 +85,41 @@ def grade_module(
     functions: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> ModuleResult:
-    """Grades one submitted module file, function by function, in one child process."""
+    """Grades one submitted module file, function by function, in a child process."""
+    hidden = reference.private_paths()
+    with SubmissionProcess(module_file, module.limits.memory_mb, hidden=hidden) as process:
+        return _grade_module(process, module, reference, functions, progress)
+
+
+def _grade_module(
+    process: SubmissionProcess,
+    module: ModuleSpec,
+    reference: Reference,
+    functions: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> ModuleResult:
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     module_failure: str | None = None
-    process = SubmissionProcess(
-        module_file, module.name, module.limits.memory_mb, hidden=reference.private_paths()
-    )
     namespace = reference.namespace(module.name)
-    with process:
-        for function in selected:
-            checks = make_checks(function, module.name, namespace)
-            if module_failure is None and not process.running:
-                module_failure = _start(process, module)
-            if module_failure is not None:
-                verdicts = [Verdict(False, module_failure)] * len(checks)
-            else:
-                verdicts = _run_function(process, module, function, checks, reference)
-            results.extend(_score(module, function, checks, verdicts))
-            if progress is not None:
-                progress(module.name, function.name)
+    for function in selected:
+        checks = make_checks(function, module.name, namespace)
+        if module_failure is None and not process.loaded(module.name):
+            module_failure = _load(process, module)
+        if module_failure is not None:
+            verdicts = [Verdict(False, module_failure)] * len(checks)
+        else:
+            verdicts = _run_function(process, module, function, checks, reference)
+        results.extend(_score(module, function, checks, verdicts))
+        if progress is not None:
+            progress(module.name, function.name)
     return ModuleResult(name=module.name, title=module.title, checks=tuple(results))
 
 
-def _start(process: SubmissionProcess, module: ModuleSpec) -> str | None:
-    """Starts the submission's process; the reason every function fails if it cannot."""
-    outcome = process.start(module.limits.import_time_s)
+def _load(process: SubmissionProcess, module: ModuleSpec) -> str | None:
+    """Imports the module in the submission's process; why every function fails if it cannot."""
+    limits = module.limits
+    outcome = process.load(module.name, limits.import_time_s, limits.memory_mb)
     if isinstance(outcome, ImportFailure):
         return f"the module could not be imported: {outcome.error.summary}"
     if isinstance(outcome, Failure):
@@ -126,7 +137,7 @@ def _run_function(
     probes: dict[str, Probe] = {}
     for check in checks:
         probes.update(check.probes())
-    process.send(function.name, list(probes.values()), function.harness)
+    process.send(module.name, function.name, list(probes.values()), function.harness)
     expected = reference.outcomes(module.name, function.name, probes, function.harness)
     reply = process.receive(function.limits.time_s)
     if isinstance(reply, Failure):

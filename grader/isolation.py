@@ -1,11 +1,13 @@
 """Running a submission in a process of its own.
 
 The grading process never imports student code. `SubmissionProcess` starts
-`python -I -m grader.child` on one submitted module, sends it probes and reads
-back their outcomes over a pair of pipes. A request that runs past its time
-limit, or a process that dies (`os._exit`, a segfault, the memory limit), ends
-as a `Failure` for that request alone: the process is killed and the next
-request starts a fresh one.
+`python -I -m grader.child` on one student's submission, has it import the
+submitted modules one by one, sends it probes and reads back their outcomes
+over a pair of pipes. One process serves the whole submission, so JAX starts
+once per student. A request that runs past its time limit, or a process that
+dies (`os._exit`, a segfault, the memory limit), ends as a `Failure` for that
+request alone: the process is killed and the next request starts a fresh one,
+which imports again the modules it needs.
 """
 
 from __future__ import annotations
@@ -52,18 +54,14 @@ class ImportFailure:
 
 
 class SubmissionProcess:
-    """One submitted module, imported in a child process, answering probe requests."""
+    """One student's submitted modules, imported in a child process, answering probes."""
 
-    def __init__(
-        self,
-        module_file: Path,
-        module_name: str,
-        memory_mb: int,
-        hidden: Sequence[Path] = (),
-    ):
-        """`hidden` folders (the course, the reference's cache) are kept from the child
+    def __init__(self, submission: Path, memory_mb: int, hidden: Sequence[Path] = ()):
+        """`submission` is a folder of modules, or one module file (the Python files
+        beside it are copied too, for its own imports). The process may use
+        `memory_mb` of address space at most; each module can ask for less (`load`).
+        `hidden` folders (the course, the reference's cache) are kept from the child
         where the sandbox allows (see grader.sandbox)."""
-        self.module_name = module_name
         self.memory_mb = memory_mb
         self.hidden = tuple(hidden)
         self.sandbox = current_sandbox()
@@ -71,17 +69,20 @@ class SubmissionProcess:
         # working folder inside it, with a copy of the submission's Python files.
         self._private = tempfile.TemporaryDirectory(prefix="difflearn-")
         self._workdir = Path(self._private.name) / "work"
-        submission = self._workdir / "submission"
-        submission.mkdir(parents=True)
-        for source in Path(module_file).resolve().parent.glob("*.py"):
+        self._submission = self._workdir / "submission"
+        self._submission.mkdir(parents=True)
+        folder = Path(submission).resolve()
+        if folder.is_file():
+            folder = folder.parent
+        for source in folder.glob("*.py"):
             if source.is_file():
-                shutil.copyfile(source, submission / source.name)
-        self.module_file = submission / Path(module_file).name
+                shutil.copyfile(source, self._submission / source.name)
         self.sandbox.grant(self._workdir)
         self._process: subprocess.Popen[bytes] | None = None
         self._request_fd = -1
         self._responses: queue.Queue[tuple[float, Any]] = queue.Queue()
         self._sent_at = 0.0
+        self._loaded: set[str] = set()
 
     def __enter__(self) -> SubmissionProcess:
         return self
@@ -93,8 +94,44 @@ class SubmissionProcess:
     def running(self) -> bool:
         return self._process is not None
 
-    def start(self, time_limit: float) -> Failure | ImportFailure | None:
-        """Starts the process and imports the module; None once it is ready."""
+    def loaded(self, module_name: str) -> bool:
+        """Whether the running process has imported `module_name`."""
+        return module_name in self._loaded
+
+    def load(
+        self, module_name: str, time_limit: float, memory_mb: int | None = None
+    ) -> Failure | ImportFailure | None:
+        """Imports one submitted module, starting the process first if need be; None
+        once it is imported. Its functions then run under `memory_mb` (at most the
+        process's limit). A module that fails to import stops the process, so that
+        what its top-level code did cannot reach the next module."""
+        if self._process is None:
+            started = self._start(time_limit)
+            if started is not None:
+                return started
+        path = self._submission / f"{module_name}.py"
+        if not path.is_file():
+            return ImportFailure(
+                ErrorInfo(types=["FileNotFoundError"], message=f"no {module_name}.py submitted")
+            )
+        limit = min(memory_mb or self.memory_mb, self.memory_mb)
+        self._sent_at = time.monotonic()
+        with contextlib.suppress(OSError):
+            write_frame(self._request_fd, {"load": module_name, "memory_mb": limit})
+        reply = self._receive(time_limit, f"importing {module_name}.py")
+        if isinstance(reply, Failure):
+            return reply
+        if reply.get("event") == "import_error":
+            self.stop()
+            return ImportFailure(ErrorInfo.from_message(reply.get("error")))
+        if reply.get("event") != "loaded":
+            self.stop()
+            return Failure("crash", "the submission's process sent an unexpected message")
+        self._loaded.add(module_name)
+        return None
+
+    def _start(self, time_limit: float) -> Failure | None:
+        """Starts the process, which imports JAX; None once it is ready."""
         self.stop()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
@@ -113,8 +150,7 @@ class SubmissionProcess:
             "grader.child",
             str(request_read),
             str(response_write),
-            str(self.module_file),
-            self.module_name,
+            str(self._submission),
             str(self.memory_mb),
         ]
         try:
@@ -152,20 +188,21 @@ class SubmissionProcess:
         )
         reader.start()
         self._sent_at = time.monotonic()
-        reply = self._receive(time_limit, "importing the module")
+        reply = self._receive(time_limit, "starting")
         if isinstance(reply, Failure):
             return reply
-        if reply.get("event") == "import_error":
-            self.stop()
-            return ImportFailure(ErrorInfo.from_message(reply.get("error")))
         if reply.get("event") != "ready":
             self.stop()
             return Failure("crash", "the submission's process sent an unexpected message")
         return None
 
-    def send(self, function: str, probes: list[Probe], harness: str | None = None) -> None:
-        """Asks the process to run `probes` on `function` (in `harness`); the clock starts now."""
+    def send(
+        self, module: str, function: str, probes: list[Probe], harness: str | None = None
+    ) -> None:
+        """Asks the process to run `probes` on `module.function` (in `harness`), a module
+        it has loaded; the clock starts now."""
         message = {
+            "module": module,
             "function": function,
             "harness": harness,
             "probes": [p.to_message(encode) for p in probes],
@@ -254,6 +291,7 @@ class SubmissionProcess:
     def stop(self) -> None:
         """Kills the process (and anything it started) and closes the pipes."""
         process, self._process = self._process, None
+        self._loaded.clear()
         if self._request_fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._request_fd)

@@ -199,6 +199,11 @@ class FunctionSpec:
             if isinstance(spec, CaseValue) and spec.static
         )
 
+    @property
+    def must_jit(self) -> bool:
+        """Whether the checks ask for the function to run under `jax.jit`."""
+        return any(check.kind == "jit" for check in self.checks)
+
     def check_points(self, check: CheckSpec) -> float:
         total = sum(c.weight for c in self.checks)
         return self.points * check.weight / total

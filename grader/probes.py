@@ -30,7 +30,8 @@ class Probe:
 
     `static` holds the positions of the arguments that `jax.jit` treats as
     static; `wrt` the positions `vjp` differentiates with respect to, and
-    `cotangent` is "ones" or a seed for a standard normal cotangent.
+    `cotangent` is "ones" or a seed for a standard normal cotangent. A `compiled`
+    call or vjp runs under `jax.jit` where the function traces (see ProbeRunner).
     """
 
     kind: str
@@ -38,6 +39,7 @@ class Probe:
     static: tuple[int, ...] = ()
     wrt: tuple[int, ...] = ()
     cotangent: str | int = "ones"
+    compiled: bool = False
 
     def to_message(self, encode: Callable[[Any], Any]) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class Probe:
             "static": list(self.static),
             "wrt": list(self.wrt),
             "cotangent": self.cotangent,
+            "compiled": self.compiled,
         }
 
     @classmethod
@@ -56,6 +59,7 @@ class Probe:
             static=tuple(message["static"]),
             wrt=tuple(message["wrt"]),
             cotangent=message["cotangent"],
+            compiled=bool(message.get("compiled", False)),
         )
 
 
@@ -148,22 +152,62 @@ def resolve_target(namespace: dict[str, Any], name: str, harness: str | None) ->
 
 def run_probe(function: Callable[..., Any], probe: Probe) -> Any:
     """Runs one probe and returns its result as NumPy data (exceptions propagate)."""
-    args = tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))
-    if probe.kind == "call":
-        return _to_numpy(function(*args))
-    if probe.kind == "jit":
-        return _to_numpy(jax.jit(function, static_argnums=probe.static)(*args))
-    if probe.kind == "vjp":
-        return _to_numpy(_vjp(function, args, probe))
-    if probe.kind == "jaxpr":
-        closed = jax.make_jaxpr(function, static_argnums=probe.static)(*args)
-        primitives: set[str] = set()
-        equations = _walk(closed.jaxpr, primitives)
-        return {"primitives": sorted(primitives), "equations": equations}
-    raise ValueError(f"unknown probe kind {probe.kind!r}")
+    return ProbeRunner(function).run(probe)
+
+
+class ProbeRunner:
+    """Runs probes on one function, compiling each program once.
+
+    A `call` or `vjp` probe with `compiled` set runs as one program under `jax.jit`
+    when the function traces, and op by op (eagerly) only when it does not: on the
+    CPU, a compiled program, once in JAX's persistent cache, takes milliseconds where
+    the same operations dispatched one by one take a compilation each. Code that
+    cannot be traced (Python control flow on values) still gets its values, and its
+    error is the eager one, which points at the line that raised.
+    """
+
+    def __init__(self, function: Callable[..., Any]):
+        self.function = function
+        self._jitted: dict[tuple[int, ...], Callable[..., Any]] = {}
+
+    def run(self, probe: Probe) -> Any:
+        args = tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))
+        if probe.kind == "jit":
+            return _to_numpy(self._jit(probe.static)(*args))
+        if probe.kind in ("call", "vjp"):
+            if probe.compiled:
+                try:
+                    return _to_numpy(self._compiled(probe, args))
+                except Exception:
+                    pass  # not traceable: run it op by op below, for its values or its error
+            if probe.kind == "call":
+                return _to_numpy(self.function(*args))
+            return _to_numpy(_vjp(self.function, args, probe))
+        if probe.kind == "jaxpr":
+            closed = jax.make_jaxpr(self.function, static_argnums=probe.static)(*args)
+            primitives: set[str] = set()
+            equations = _walk(closed.jaxpr, primitives)
+            return {"primitives": sorted(primitives), "equations": equations}
+        raise ValueError(f"unknown probe kind {probe.kind!r}")
+
+    def _jit(self, static: tuple[int, ...]) -> Callable[..., Any]:
+        if static not in self._jitted:
+            self._jitted[static] = jax.jit(self.function, static_argnums=static)
+        return self._jitted[static]
+
+    def _compiled(self, probe: Probe, args: tuple[Any, ...]) -> Any:
+        if probe.kind == "call":
+            return self._jit(probe.static)(*args)
+
+        def gradients(*traced: Any) -> Any:
+            return _vjp(self.function, traced, probe)
+
+        return jax.jit(gradients, static_argnums=probe.static)(*args)
 
 
 def _vjp(function: Callable[..., Any], args: tuple[Any, ...], probe: Probe) -> tuple[Any, ...]:
+    """The pullback of `probe.cotangent` through `function`, for the arguments `probe.wrt`."""
+
     def restricted(*diff_args: Any) -> Any:
         full = list(args)
         for position, value in zip(probe.wrt, diff_args, strict=True):

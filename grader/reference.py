@@ -20,7 +20,7 @@ import numpy as np
 
 from grader.cache import REFERENCE, cache_dir, enable_in_this_process
 from grader.errors import UsageError
-from grader.probes import Outcome, Probe, resolve_target, run_probe
+from grader.probes import Outcome, Probe, ProbeRunner, resolve_target
 
 
 class CourseError(UsageError):
@@ -63,12 +63,13 @@ class LiveReference:
                 f"{self.solutions_dir / (module + '.py')} has no function "
                 f"{function!r}, which course.yml lists"
             ) from None
+        runner = ProbeRunner(reference)
         results = {}
         for key, probe in probes.items():
             cache_key = (module, function, key)
             if cache_key not in self._cache:
                 try:
-                    self._cache[cache_key] = Outcome(value=run_probe(reference, probe))
+                    self._cache[cache_key] = Outcome(value=runner.run(probe))
                 except Exception as error:
                     raise CourseError(
                         f"the reference {module}.{function} failed on probe "

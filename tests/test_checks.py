@@ -69,3 +69,23 @@ def test_list_comprehension_grows_with_the_batch(grade_toy):
 def test_broadcasting_does_not_grow_with_the_batch(grade_toy):
     result = grade_toy(BROADCAST_DOT, functions=["batched_dot"])
     assert failed(result, "batched_dot") == {}
+
+
+UNTRACEABLE_CUMSUM = """
+import jax
+import jax.numpy as jnp
+
+def cumulative_sum(xs):
+    if jnp.max(xs) > 100.0:  # a Python if on a value: fine op by op, not under jit
+        xs = xs / 100.0
+    _, sums = jax.lax.scan(lambda c, x: (c + x, c + x), 0.0, xs)
+    return sums
+"""
+
+
+def test_code_that_cannot_be_traced_keeps_its_values_and_fails_jit(grade_toy):
+    # Calls run compiled where the function traces; this one does not, so its values
+    # come from running it op by op, and only the jit check (and what needs a trace) fails.
+    failures = failed(grade_toy(UNTRACEABLE_CUMSUM, functions=["cumulative_sum"]), "cumulative_sum")
+    assert set(failures) == {"jit", "uses scan", "does not grow with T"}
+    assert "ConcretizationTypeError" in failures["jit"] or "jnp.where" in failures["jit"]

@@ -141,3 +141,56 @@ def test_same_submission_same_grade_and_messages(grade_toy):
     first = grade_toy(source)
     second = grade_toy(source)
     assert first.checks == second.checks
+
+
+# The token tells processes apart (pids do not, in bubblewrap's pid namespace).
+TOKEN_MODULE = "import os\nTOKEN = int.from_bytes(os.urandom(4), 'little')\n"
+TOKEN_READER = """
+import os
+import numpy as np
+import process_token
+
+def token(x):
+    return np.asarray(process_token.TOKEN)
+
+def crash(x):
+    os._exit(3)
+"""
+
+
+def _call(process, module, function):
+    import numpy as np
+
+    from grader.probes import Probe
+
+    process.send(module, function, [Probe(kind="call", args=(np.zeros(1),))])
+    return process.receive(30)
+
+
+def _token(process, module):
+    return int(_call(process, module, "token")[0].value)
+
+
+def test_one_process_serves_every_module_until_a_crash(tmp_path):
+    from grader.isolation import Failure, ImportFailure, SubmissionProcess
+
+    (tmp_path / "process_token.py").write_text(TOKEN_MODULE)
+    (tmp_path / "first.py").write_text(TOKEN_READER)
+    (tmp_path / "second.py").write_text(TOKEN_READER)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('top-level error')\n")
+    with SubmissionProcess(tmp_path, memory_mb=4096) as process:
+        assert process.load("first", 60) is None
+        assert process.load("second", 60) is None
+        shared = _token(process, "first")
+        assert _token(process, "second") == shared  # JAX started once for both modules
+
+        assert isinstance(_call(process, "first", "crash"), Failure)
+        assert not process.loaded("first") and not process.loaded("second")
+
+        assert process.load("second", 60) is None  # a fresh process imports again
+        assert _token(process, "second") != shared
+
+        failure = process.load("broken", 60)
+        assert isinstance(failure, ImportFailure) and "top-level error" in failure.error.message
+        assert process.load("first", 60) is None  # and the next module still imports
+        assert isinstance(_token(process, "first"), int)
