@@ -136,11 +136,11 @@ _worker: dict[str, Any] = {}
 
 def _init_worker(course_path: str) -> None:
     from grader.manifest import load_course
-    from grader.reference import LiveReference
+    from grader.recorded import reference_for
 
     course = load_course(course_path)
     _worker["course"] = course
-    _worker["reference"] = LiveReference(course.solutions_dir)
+    _worker["reference"] = reference_for(course)
 
 
 def _grade_student(folder: str) -> dict[str, Any]:

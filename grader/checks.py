@@ -422,9 +422,14 @@ CHECKS: dict[str, type[Check]] = {
 }
 
 
-def make_checks(function: FunctionSpec, module: str, namespace: Mapping[str, Any]) -> list[Check]:
-    """The checks of one function, sharing one set of inputs."""
-    inputs = FunctionInputs(function, module, namespace)
+def make_checks(
+    function: FunctionSpec,
+    module: str,
+    namespace: Mapping[str, Any],
+    recorded: Mapping[str, tuple[Any, ...]] | None = None,
+) -> list[Check]:
+    """The checks of one function, sharing one set of inputs (`recorded` ones, if given)."""
+    inputs = FunctionInputs(function, module, namespace, recorded)
     return [CHECKS[spec.kind](spec, inputs) for spec in function.checks]
 
 

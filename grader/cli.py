@@ -24,7 +24,9 @@ from grader.engine import find_submissions, grade
 from grader.errors import UsageError
 from grader.gradescope import build_bundle
 from grader.manifest import Course, load_course
-from grader.reference import LiveReference
+from grader.nbgrader import write_course
+from grader.recorded import reference_for
+from grader.release import release
 from grader.report import print_report, write_json
 from grader.stubs import StubError, stub_for
 
@@ -63,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         type=Path,
         metavar="PATH",
-        help="a folder of <module>.py files, or one such file (default: the course's exercises/)",
+        help="a folder of <module>.py or <module>.ipynb files, or one such file "
+        "(default: the course's exercises/)",
     )
     grade_parser.add_argument(
         "--module",
@@ -123,6 +126,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_option(gradescope_parser)
     gradescope_parser.set_defaults(handler=run_gradescope)
 
+    release_parser = commands.add_parser(
+        "release",
+        help="write the student copy of the course, without the solutions",
+        description="Write a student copy of the course to DIR: the stubs, the grader, "
+        "course.yml, the reference's outcomes recorded (no solution code), a README and the "
+        "checks as pytest tests. `difflearn grade` and `pytest` work there.",
+    )
+    release_parser.add_argument(
+        "--to", type=Path, default=Path("release"), metavar="DIR", help="default: release/"
+    )
+    release_parser.add_argument(
+        "--force", action="store_true", help="replace DIR if it holds an earlier release"
+    )
+    _add_course_option(release_parser)
+    release_parser.set_defaults(handler=run_release)
+
+    nbgrader_parser = commands.add_parser(
+        "nbgrader",
+        help="write an nbgrader course: a notebook per module, with autograded test cells",
+        description="Write source/<module>/<module>.ipynb for every module (teaching text, "
+        "solution cells, an autograded test cell per function) and nbgrader_config.py "
+        "into the nbgrader course folder DIR.",
+    )
+    nbgrader_parser.add_argument(
+        "--course-dir",
+        type=Path,
+        default=Path("nbgrader"),
+        metavar="DIR",
+        help="the nbgrader course folder (default: nbgrader/)",
+    )
+    nbgrader_parser.add_argument(
+        "--force", action="store_true", help="replace notebooks that exist in DIR/source"
+    )
+    _add_course_option(nbgrader_parser)
+    nbgrader_parser.set_defaults(handler=run_nbgrader)
+
     stubs_parser = commands.add_parser(
         "stubs",
         help="generate the student stubs in exercises/ from solutions/",
@@ -173,7 +212,7 @@ def run_grade(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
-    reference = LiveReference(course.solutions_dir)
+    reference = reference_for(course)
     total = sum(len(module.functions) for module, _ in submissions)
     modules = [module.name for module, _ in submissions]
     if console.is_terminal:
@@ -251,6 +290,23 @@ def run_gradescope(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     names = build_bundle(course, args.to, force=args.force)
     print(f"wrote {args.to} ({len(names)} files): upload it as the autograder in Gradescope")
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    files = release(course, args.to, force=args.force)
+    print(f"wrote the student copy to {args.to} ({len(files)} files)")
+    return 0
+
+
+def run_nbgrader(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    files = write_course(course, args.course_dir, force=args.force)
+    print(
+        f"wrote {len(files)} files to {args.course_dir}; next, there: "
+        "nbgrader generate_assignment <module>"
+    )
     return 0
 
 

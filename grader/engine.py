@@ -21,22 +21,25 @@ from grader.reference import Reference
 from grader.results import CheckResult, GradeResult, ModuleResult
 
 Progress = Callable[[str, str], None]
+SUFFIXES = (".py", ".ipynb")  # a module, or a notebook that defines it (the .py wins)
 
 
 def find_submissions(
     course: Course, path: Path, modules: Sequence[str] | None = None
 ) -> list[tuple[ModuleSpec, Path]]:
-    """The course modules found at `path` (a folder of `<module>.py` files, or one file)."""
+    """The course modules found at `path`: a folder of `<module>.py` or `<module>.ipynb`
+    files, or one such file."""
     for name in modules or ():
         if name not in course.module_names:
             raise UsageError(
                 f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
             )
     if path.is_file():
-        if path.suffix != ".py" or path.stem not in course.module_names:
+        if path.suffix not in SUFFIXES or path.stem not in course.module_names:
             raise UsageError(
                 f"{path} is not a module of the course (expected one of: "
-                f"{', '.join(m + '.py' for m in course.module_names)})"
+                f"{', '.join(m + '.py' for m in course.module_names)}, or a notebook "
+                "named like one)"
             )
         if modules and path.stem not in modules:
             raise UsageError(f"{path} is not the module asked for with --module")
@@ -47,8 +50,9 @@ def find_submissions(
     for module in course.modules:
         if modules and module.name not in modules:
             continue
-        file = path / f"{module.name}.py"
-        if file.is_file():
+        files = [path / f"{module.name}{suffix}" for suffix in SUFFIXES]
+        file = next((f for f in files if f.is_file()), None)
+        if file is not None:
             found.append((module, file))
         elif modules:
             raise UsageError(f"no {module.name}.py in {path}")
@@ -103,7 +107,8 @@ def _grade_module(
     module_failure: str | None = None
     namespace = reference.namespace(module.name)
     for function in selected:
-        checks = make_checks(function, module.name, namespace)
+        recorded = reference.inputs(module.name, function.name)
+        checks = make_checks(function, module.name, namespace, recorded)
         if module_failure is None and not process.loaded(module.name):
             module_failure = _load(process, module)
         if module_failure is not None:

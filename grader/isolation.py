@@ -30,6 +30,8 @@ from typing import Any
 
 import grader
 from grader.cache import SUBMISSIONS, cache_dir, jax_cache_environment
+from grader.errors import UsageError
+from grader.notebooks import module_source
 from grader.probes import ErrorInfo, Outcome, Probe
 from grader.sandbox import current_sandbox
 from grader.wire import WireError, decode, encode, read_frame, write_frame
@@ -58,7 +60,8 @@ class SubmissionProcess:
 
     def __init__(self, submission: Path, memory_mb: int, hidden: Sequence[Path] = ()):
         """`submission` is a folder of modules, or one module file (the Python files
-        beside it are copied too, for its own imports). The process may use
+        beside it are copied too, for its own imports). Notebooks become modules
+        (grader.notebooks) where no `.py` file of the same name is there. The process may use
         `memory_mb` of address space at most; each module can ask for less (`load`).
         `hidden` folders (the course, the reference's cache) are kept from the child
         where the sandbox allows (see grader.sandbox)."""
@@ -77,6 +80,14 @@ class SubmissionProcess:
         for source in folder.glob("*.py"):
             if source.is_file():
                 shutil.copyfile(source, self._submission / source.name)
+        for notebook in folder.glob("*.ipynb"):
+            module = self._submission / f"{notebook.stem}.py"
+            if notebook.is_file() and not module.exists():
+                try:
+                    text = module_source(notebook)
+                except UsageError as error:  # a broken notebook fails at import, as a module
+                    text = f"raise ImportError({str(error)!r})\n"
+                module.write_text(text, encoding="utf-8")
         self.sandbox.grant(self._workdir)
         self._process: subprocess.Popen[bytes] | None = None
         self._request_fd = -1

@@ -235,10 +235,15 @@ class Course:
     solutions_dir: Path
     exercises_dir: Path
     modules: tuple[ModuleSpec, ...] = field(default_factory=tuple)
+    recorded_file: Path | None = None  # a student copy's recorded reference (no solutions)
 
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    @property
+    def points(self) -> float:
+        return sum(m.points for m in self.modules)
 
     @property
     def module_names(self) -> tuple[str, ...]:
@@ -330,7 +335,7 @@ class _Parser:
             data,
             "course",
             required=("title", "seed", "modules"),
-            optional=("solutions", "exercises", "defaults"),
+            optional=("solutions", "exercises", "recorded", "defaults"),
         )
         defaults = self.mapping(
             top.get("defaults", {}), "defaults", optional=("tolerance", "limits", "weights")
@@ -358,6 +363,7 @@ class _Parser:
             solutions_dir=self.path.parent / str(top.get("solutions", "solutions")),
             exercises_dir=self.path.parent / str(top.get("exercises", "exercises")),
             modules=parsed,
+            recorded_file=self.path.parent / str(top["recorded"]) if "recorded" in top else None,
         )
 
     def unique(self, names: list[str], key: str, what: str) -> None:

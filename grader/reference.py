@@ -1,8 +1,8 @@
 """Where the expected outputs come from.
 
 The engine asks a `Reference` for the outcomes of probes and never touches the
-reference code itself, so a student's copy of the course can later serve
-recorded outcomes where there is no `solutions/` folder. `LiveReference` runs
+reference code itself, so a student's copy of the course serves recorded
+outcomes where there is no `solutions/` folder (grader.recorded). `LiveReference` runs
 the reference solutions, loaded by path, in the grading process (trusted code).
 """
 
@@ -36,6 +36,10 @@ class Reference(Protocol):
 
     def namespace(self, module: str) -> dict[str, Any]:
         """The names that course.yml's lambdas (samplers, outcome checks) run with."""
+        ...
+
+    def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
+        """Recorded arguments by case label; None where course.yml's specs draw them."""
         ...
 
     def private_paths(self) -> list[Path]:
@@ -77,6 +81,9 @@ class LiveReference:
                     ) from error
             results[key] = self._cache[cache_key]
         return results
+
+    def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
+        return None
 
     def namespace(self, module: str) -> dict[str, Any]:
         return {"jax": jax, "jnp": jnp, "np": np, **vars(self._module(module))}

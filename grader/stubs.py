@@ -2,10 +2,10 @@
 
 A reference marks what students write with nbgrader's markers:
 
-    def sigmoid(x):
+    def square(x):
         \"\"\"docstring\"\"\"
         ### BEGIN SOLUTION
-        return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
+        return x * x
         ### END SOLUTION
 
 `make_stub` replaces each marked region, markers included, with nbgrader's

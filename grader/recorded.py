@@ -1,0 +1,210 @@
+"""Recorded reference outcomes: what a released student copy grades against.
+
+`difflearn release` runs every check of the course against the reference once and
+records what the checks need: the inputs of every case, as the instructor's grader
+drew them (so another NumPy cannot draw others), and the reference's outcome of
+every probe. An outcome check whose lambda calls a reference function (a fit's
+final loss is the reference's negative log-likelihood of the fitted parameters)
+gets that function as a program compiled by `jax.export` for the shapes it was
+called with: StableHLO, not the function's Python source.
+
+The recording is gzipped JSON in the wire format (arrays as base64 of their bytes).
+Loading it runs nothing it holds but those exported programs, through jax.export.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from grader.checks import make_checks
+from grader.errors import UsageError
+from grader.manifest import Course
+from grader.probes import Outcome, Probe
+from grader.reference import CourseError, LiveReference
+from grader.wire import decode, encode
+
+FORMAT = 1
+
+
+def signature(args: tuple[Any, ...]) -> str:
+    """The structure, shapes and dtypes of a call's arguments, as one string."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    shapes = ",".join(f"{jnp.result_type(leaf)}{list(np.shape(leaf))}" for leaf in leaves)
+    return f"{treedef}|{shapes}"
+
+
+class _Recorder:
+    """A reference function that, while `active`, exports itself for each new signature."""
+
+    def __init__(self, function: Any, programs: dict[str, str]):
+        self.function = function
+        self.programs = programs
+        self.active = False
+
+    def __call__(self, *args: Any) -> Any:
+        if self.active:
+            args = jax.tree_util.tree_map(jnp.asarray, args)
+            key = signature(args)
+            if key not in self.programs:
+                shapes = jax.tree_util.tree_map(
+                    lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), args
+                )
+                self.programs[key] = _export(self.function, shapes)
+        return self.function(*args)
+
+
+def _export(function: Any, shapes: Any) -> str:
+    """`function` compiled for `shapes`, serialized, with no source locations in it: the
+    same program whatever called it, and no file names or line numbers of the reference."""
+    limit = jax.config.jax_traceback_in_locations_limit
+    jax.config.update("jax_traceback_in_locations_limit", 0)
+    try:
+        exported = jax.export.export(jax.jit(function))(*shapes)
+    finally:
+        jax.config.update("jax_traceback_in_locations_limit", limit)
+    return base64.b64encode(exported.serialize()).decode("ascii")
+
+
+class ExportedFunction:
+    """A reference function in a student copy: exported programs, one per signature."""
+
+    def __init__(self, name: str, programs: Mapping[str, str]):
+        self.name = name
+        self.programs = programs
+
+    def __call__(self, *args: Any) -> Any:
+        args = jax.tree_util.tree_map(jnp.asarray, args)
+        program = self.programs.get(signature(args))
+        if program is None:
+            raise ValueError(
+                f"{self.name} is recorded only for the structures and shapes the "
+                "reference's outputs have"
+            )
+        exported = jax.export.deserialize(bytearray(base64.b64decode(program)))
+        return exported.call(*args)
+
+
+def record(
+    course: Course, reference: LiveReference, only: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Every check of the course (or of its modules `only`) run on the reference, recorded."""
+    modules: dict[str, Any] = {}
+    for module in course.modules:
+        if only is not None and module.name not in only:
+            continue
+        live = reference.namespace(module.name)
+        programs: dict[str, dict[str, str]] = {}
+        recorders = {
+            name: _Recorder(value, programs.setdefault(name, {}))
+            for name, value in live.items()
+            if inspect.isfunction(value) and value.__module__ == live.get("__name__")
+        }
+        namespace = {**live, **recorders}
+        functions = {}
+        for function in module.functions:
+            checks = make_checks(function, module.name, namespace)
+            probes: dict[str, Probe] = {}
+            for check in checks:
+                probes.update(check.probes())
+            expected = reference.outcomes(module.name, function.name, probes, function.harness)
+            for recorder in recorders.values():
+                recorder.active = True
+            for check in checks:
+                verdict = check.judge(expected, expected)
+                if not verdict.passed:
+                    raise CourseError(
+                        f"the reference fails its own check {module.name}.{function.name}: "
+                        f"{check.title}: {verdict.message}"
+                    )
+            for recorder in recorders.values():
+                recorder.active = False
+            inputs = {key.split("/", 1)[1]: probe.args for key, probe in probes.items()}
+            functions[function.name] = {
+                "inputs": encode(inputs),
+                "outcomes": encode({key: outcome.value for key, outcome in expected.items()}),
+            }
+        modules[module.name] = {
+            "functions": functions,
+            "programs": {name: p for name, p in programs.items() if p},
+        }
+    return {"format": FORMAT, "seed": course.seed, "modules": modules}
+
+
+def write_recording(data: Mapping[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0: the same course gives the same bytes, so a release is reproducible.
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as file:
+        file.write(json.dumps(data, sort_keys=True).encode("utf-8"))
+
+
+class RecordedReference:
+    """A `Reference` that serves recorded outcomes, for a copy with no solutions/."""
+
+    def __init__(self, path: Path):
+        try:
+            with gzip.open(path, "rb") as file:
+                data = json.loads(file.read().decode("utf-8"))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"cannot read the recorded reference {path}: {error}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise UsageError(
+                f"{path} is not a recording this grader reads (format {FORMAT}); "
+                "release the course again"
+            )
+        self.path = path
+        self._modules: dict[str, Any] = data["modules"]
+        self._decoded: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def _function(self, module: str, function: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        if (module, function) not in self._decoded:
+            try:
+                entry = self._modules[module]["functions"][function]
+            except KeyError:
+                raise CourseError(
+                    f"{self.path} has no recording of {module}.{function}; release the course again"
+                ) from None
+            self._decoded[(module, function)] = (
+                decode(entry["inputs"]),
+                decode(entry["outcomes"]),
+            )
+        return self._decoded[(module, function)]
+
+    def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
+        return self._function(module, function)[0]
+
+    def outcomes(
+        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
+    ) -> dict[str, Outcome]:
+        recorded = self._function(module, function)[1]
+        missing = [key for key in probes if key not in recorded]
+        if missing:
+            raise CourseError(
+                f"{self.path} has no outcome for {module}.{function} {', '.join(missing)}; "
+                "course.yml changed since the release"
+            )
+        return {key: Outcome(value=recorded[key]) for key in probes}
+
+    def namespace(self, module: str) -> dict[str, Any]:
+        programs = self._modules.get(module, {}).get("programs", {})
+        exported = {name: ExportedFunction(name, p) for name, p in programs.items()}
+        return {"jax": jax, "jnp": jnp, "np": np, **exported}
+
+    def private_paths(self) -> list[Path]:
+        return []
+
+
+def reference_for(course: Course) -> LiveReference | RecordedReference:
+    """The recording where course.yml names one (a student copy), else the live solutions."""
+    if course.recorded_file is not None:
+        return RecordedReference(course.recorded_file)
+    return LiveReference(course.solutions_dir)

@@ -1,0 +1,170 @@
+"""`difflearn release`: a student copy that grades without solutions/ and holds none."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, with_override
+
+from grader.cli import main
+from grader.engine import grade
+from grader.manifest import load_course
+from grader.recorded import RecordedReference, reference_for
+from grader.release import RECORDING, release
+from grader.stubs import BEGIN_MARKER, END_MARKER
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, course) -> Path:
+    copy = tmp_path_factory.mktemp("release") / "student"
+    release(course, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def student_side(released):
+    course = load_course(released / "course.yml")
+    return course, reference_for(course)
+
+
+def solution_regions() -> list[str]:
+    """The code between the solution markers of every reference module, line by line:
+    lines of 25 characters or more that the handout does not show elsewhere (a hint in
+    a docstring may spell out an API call that the solution then makes)."""
+    lines = []
+    for path in sorted((ROOT / "solutions").glob("*.py")):
+        inside, hidden, shown = False, [], []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() == BEGIN_MARKER:
+                inside = True
+            elif line.strip() == END_MARKER:
+                inside = False
+            elif inside and len(line.strip()) >= 25 and not line.strip().startswith("#"):
+                hidden.append(line.strip())
+            elif not inside:
+                shown.append(line)
+        handout = "\n".join(shown)
+        lines.extend(line for line in hidden if line not in handout)
+    return lines
+
+
+def released_text(released: Path) -> dict[Path, str]:
+    texts = {}
+    for path in released.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data = gzip.decompress(data)
+            texts[path] = data.decode("utf-8", errors="replace")
+    return texts
+
+
+def test_the_copy_holds_no_line_of_the_reference_solutions(released):
+    regions = solution_regions()
+    assert len(regions) > 50  # the scan looks for something real
+    texts = released_text(released)
+    leaked = [
+        (str(path.relative_to(released)), line)
+        for path, text in texts.items()
+        for line in regions
+        if line in text
+    ]
+    assert leaked == []
+    assert not (released / "solutions").exists()
+    # The exported programs carry no source locations (file names, line numbers).
+    recording = json.loads(texts[released / RECORDING])
+    for module in recording["modules"].values():
+        for programs in module["programs"].values():
+            for program in programs.values():
+                assert b".py" not in base64.b64decode(program)
+    # and the scan can fail: a copy of a solution file is found
+    texts[released / "leak.py"] = (ROOT / "solutions" / "bce.py").read_text(encoding="utf-8")
+    assert any(line in texts[released / "leak.py"] for line in regions)
+
+
+def test_the_copy_has_what_a_student_needs(released):
+    for name in ("README.md", "pyproject.toml", "course.yml", RECORDING, "tests/test_exercises.py"):
+        assert (released / name).is_file(), name
+    for module in load_course(ROOT / "course.yml").module_names:
+        assert (released / "exercises" / f"{module}.py").read_text() == (
+            ROOT / "exercises" / f"{module}.py"
+        ).read_text()
+    assert (released / "grader" / "engine.py").is_file()
+
+
+def test_released_stubs_score_zero_and_the_reference_full_marks(student_side, released):
+    course, reference = student_side
+    assert isinstance(reference, RecordedReference)
+    stubs = grade(course, released / "exercises", reference)
+    assert stubs.score == 0 and stubs.max_score == pytest.approx(course.points)
+    pasted = grade(course, ROOT / "solutions", reference)
+    assert [f"{c.name}: {c.message}" for c in pasted.checks if not c.passed] == []
+    assert pasted.score == pytest.approx(course.points)
+
+
+def test_a_wrong_fit_fails_against_the_recorded_objective(student_side, tmp_path):
+    # The final loss is the reference's negative log-likelihood of the student's fit,
+    # computed in the copy by a program exported at release, not by any source code.
+    course, reference = student_side
+    stalled = with_override(
+        "hmm",
+        """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            loss = negative_log_likelihood(raw, xs)
+            return raw, jnp.full((num_steps,), loss)
+        """,
+    )
+    (tmp_path / "hmm.py").write_text(stalled, encoding="utf-8")
+    result = grade(course, tmp_path / "hmm.py", reference).modules[0]
+    failures = {c.check: c.message for c in result.checks if not c.passed}
+    assert set(failures) == {"final loss", "losses fall", "means up to relabelling"}
+    assert "the reference's fit" in failures["final loss"]
+
+
+def test_release_never_overwrites_without_force(tmp_path, capsys):
+    target = tmp_path / "copy"
+    target.mkdir()
+    (target / "work.py").write_text("my work\n")
+    course_file = str(ROOT / "course.yml")
+    assert main(["release", "--to", str(target), "--course", course_file]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["release", "--to", str(target), "--course", course_file, "--force"]) == 2
+    assert "not an earlier release" in capsys.readouterr().err
+    assert (target / "work.py").read_text() == "my work\n"
+
+
+def test_pytest_in_the_copy_runs_one_test_per_check(released, tmp_path):
+    copy = tmp_path / "student"
+    shutil.copytree(released, copy)
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "sigmoid"]
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True)
+
+    stubs = run()
+    assert stubs.returncode == 1, stubs.stdout + stubs.stderr
+    failed_ids = re.findall(r"FAILED tests/test_exercises.py::test\[(.+?)\]", stubs.stdout)
+    sigmoid = load_course(ROOT / "course.yml").module("bce").function("sigmoid")
+    assert sorted(failed_ids) == sorted(f"bce.sigmoid: {c.title}" for c in sigmoid.checks)
+    assert "NotImplementedError" in stubs.stdout or "not implemented" in stubs.stdout
+
+    shutil.copy(ROOT / "solutions" / "bce.py", copy / "exercises" / "bce.py")
+    solved = run()
+    assert solved.returncode == 0, solved.stdout + solved.stderr
+    assert f"{len(sigmoid.checks)} passed" in solved.stdout
+
+
+def test_the_recording_is_reproducible(course, released, tmp_path):
+    again = tmp_path / "again"
+    release(course, again)
+    assert (again / RECORDING).read_bytes() == (released / RECORDING).read_bytes()
