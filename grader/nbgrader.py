@@ -107,7 +107,11 @@ def build_notebook(course: Course, module: ModuleSpec) -> dict[str, Any]:
     body = tree.body[1:] if ast.get_docstring(tree) else tree.body
     for node in body:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        source = "\n".join(lines[start - 1 : node.end_lineno])
+        end = node.end_lineno or node.lineno
+        # A body's last lines may be indented comments, such as `### END SOLUTION`.
+        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end]):
+            end += 1
+        source = "\n".join(lines[start - 1 : end]).rstrip()
         name = getattr(node, "name", None)
         if name in graded:
             flush()
