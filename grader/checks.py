@@ -100,7 +100,8 @@ class Check:
 
     @property
     def cases(self) -> list[Inputs]:
-        return self.inputs.cases
+        """The inputs the check runs on: the cases, or the hidden cases of a hidden check."""
+        return self.inputs.hidden_cases if self.spec.hidden else self.inputs.cases
 
     @property
     def extreme(self) -> Inputs:
@@ -124,8 +125,8 @@ class Check:
     def _where(self, inputs: Inputs, index: int | None = None) -> str:
         if index is None:
             return f"on the inputs ({inputs.describe()})"
-        total = len(self.function.cases)
-        return f"case {index + 1} of {total} ({inputs.describe()})"
+        hidden = "hidden " if self.spec.hidden else ""
+        return f"{hidden}case {index + 1} of {len(self.cases)} ({inputs.describe()})"
 
 
 class ShapeCheck(Check):
@@ -158,9 +159,7 @@ class ValuesCheck(Check):
             verdict = self._compare(expected[key].value, actual[key].value, inputs, i, "output")
             if verdict:
                 return verdict
-        return Verdict(
-            True, f"{self.what} match the reference on all {len(self.function.cases)} cases"
-        )
+        return Verdict(True, f"{self.what} match the reference on all {len(self.cases)} cases")
 
     def _compare(self, expected, actual, inputs: Inputs, index: int, path: str) -> Verdict | None:
         mismatch = structure_mismatch(expected, actual, path) or value_mismatch(
@@ -208,7 +207,7 @@ class GradientsCheck(ValuesCheck):
         return Verdict(
             True,
             f"the gradients with respect to {', '.join(self.spec.parameter)} "
-            f"match the reference on all {len(self.function.cases)} cases",
+            f"match the reference on all {len(self.cases)} cases",
         )
 
 

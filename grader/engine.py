@@ -28,7 +28,7 @@ def find_submissions(
     course: Course, path: Path, modules: Sequence[str] | None = None
 ) -> list[tuple[ModuleSpec, Path]]:
     """The course modules found at `path`: a folder of `<module>.py` or `<module>.ipynb`
-    files, or one such file."""
+    files (or of `<module>/<module>.ipynb`, as nbgrader collects them), or one such file."""
     for name in modules or ():
         if name not in course.module_names:
             raise UsageError(
@@ -50,7 +50,11 @@ def find_submissions(
     for module in course.modules:
         if modules and module.name not in modules:
             continue
-        files = [path / f"{module.name}{suffix}" for suffix in SUFFIXES]
+        files = [
+            folder / f"{module.name}{suffix}"
+            for folder in (path, path / module.name)  # nbgrader's submitted/<student>/<module>/
+            for suffix in SUFFIXES
+        ]
         file = next((f for f in files if f.is_file()), None)
         if file is not None:
             found.append((module, file))
@@ -167,9 +171,12 @@ def _judge(check: Check, expected: dict[str, Outcome], actual: dict[str, Outcome
 def _score(
     module: ModuleSpec, function: FunctionSpec, checks: list[Check], verdicts: list[Verdict]
 ) -> list[CheckResult]:
-    """Points per check; checks other than shape and values need the values right."""
+    """Points per check; checks other than shape and values need the (visible) values
+    right, so that a student copy, which has no hidden checks, gates as the grader does."""
     values_passed = all(
-        v.passed for c, v in zip(checks, verdicts, strict=True) if c.spec.kind == "values"
+        v.passed
+        for c, v in zip(checks, verdicts, strict=True)
+        if c.spec.kind == "values" and not c.spec.hidden
     )
     results = []
     for check, verdict in zip(checks, verdicts, strict=True):

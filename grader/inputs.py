@@ -25,6 +25,8 @@ from grader.manifest import (
     evaluate_size,
 )
 
+HIDDEN_LABEL = "hidden"
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -40,9 +42,11 @@ class Inputs:
 
 
 def rng_for(function: FunctionSpec, module: str, label: str) -> np.random.Generator:
-    """A generator seeded by the function's seed, its full name and the case label."""
+    """A generator seeded by the function's seed (the hidden seed for a hidden case),
+    its full name and the case label."""
     name_hash = zlib.crc32(f"{module}.{function.name}/{label}".encode())
-    return np.random.default_rng([function.seed, name_hash])
+    seed = function.hidden_seed if label.startswith(HIDDEN_LABEL) else function.seed
+    return np.random.default_rng([seed if seed is not None else function.seed, name_hash])
 
 
 class FunctionInputs:
@@ -86,6 +90,14 @@ class FunctionInputs:
     def cases(self) -> list[Inputs]:
         """The arguments for every case of the function, in order."""
         return [self.make(f"case{i}", case) for i, case in enumerate(self.function.cases)]
+
+    @cached_property
+    def hidden_cases(self) -> list[Inputs]:
+        """The arguments for the hidden cases, drawn from the hidden seed."""
+        return [
+            self.make(f"{HIDDEN_LABEL}{i}", case)
+            for i, case in enumerate(self.function.hidden_cases)
+        ]
 
     @cached_property
     def extreme(self) -> Inputs:

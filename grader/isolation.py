@@ -75,19 +75,7 @@ class SubmissionProcess:
         self._submission = self._workdir / "submission"
         self._submission.mkdir(parents=True)
         folder = Path(submission).resolve()
-        if folder.is_file():
-            folder = folder.parent
-        for source in folder.glob("*.py"):
-            if source.is_file():
-                shutil.copyfile(source, self._submission / source.name)
-        for notebook in folder.glob("*.ipynb"):
-            module = self._submission / f"{notebook.stem}.py"
-            if notebook.is_file() and not module.exists():
-                try:
-                    text = module_source(notebook)
-                except UsageError as error:  # a broken notebook fails at import, as a module
-                    text = f"raise ImportError({str(error)!r})\n"
-                module.write_text(text, encoding="utf-8")
+        _copy_submission(folder.parent if folder.is_file() else folder, self._submission)
         self.sandbox.grant(self._workdir)
         self._process: subprocess.Popen[bytes] | None = None
         self._request_fd = -1
@@ -338,6 +326,31 @@ def _read_responses(fd: int, responses: queue.Queue[tuple[float, Any]]) -> None:
             responses.put((time.monotonic(), frame))
     finally:
         os.close(fd)
+
+
+def _copy_submission(folder: Path, target: Path) -> None:
+    """The submission's modules as `.py` files in `target`: the Python files of `folder`,
+    then its notebooks (grader.notebooks), then `<name>/<name>.py|.ipynb` (the layout of
+    nbgrader's submitted/ folder); the first file found for a name wins."""
+    nested = [
+        sub / f"{sub.name}{suffix}"
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir()
+        for suffix in (".py", ".ipynb")
+    ]
+    sources = [*sorted(folder.glob("*.py")), *sorted(folder.glob("*.ipynb")), *nested]
+    for source in sources:
+        module = target / f"{source.stem}.py"
+        if not source.is_file() or module.exists():
+            continue
+        if source.suffix == ".py":
+            shutil.copyfile(source, module)
+            continue
+        try:
+            text = module_source(source)
+        except UsageError as error:  # a broken notebook fails at import, as a module would
+            text = f"raise ImportError({str(error)!r})\n"
+        module.write_text(text, encoding="utf-8")
 
 
 def _runtime_folders() -> list[Path]:

@@ -50,6 +50,8 @@ CHECK_PARAMETERS = {
 OUTCOME_CHECKS = ("objective", "decreasing", "permutation_match", "predicate")
 # Checks that earn points whatever the values; every other one needs `values` to pass.
 UNGATED_CHECKS = ("shape", "values", *OUTCOME_CHECKS)
+# Checks that may run on hidden cases: those judged on a function's cases.
+HIDDEN_CHECKS = ("shape", "values", "gradients", "jit", *OUTCOME_CHECKS)
 DISTRIBUTIONS = {
     "normal": {"loc": 0.0, "scale": 1.0},
     "uniform": {"low": 0.0, "high": 1.0},
@@ -148,10 +150,15 @@ class CheckSpec:
     kind: str
     weight: float
     parameter: Any = None
+    hidden: bool = False  # run on the hidden cases, whose seed a student copy lacks
 
     @property
     def title(self) -> str:
-        """The check's name in reports, e.g. 'finite gradients', 'uses scan'."""
+        """The check's name in reports, e.g. 'finite gradients', 'values (hidden)'."""
+        return f"{self._title} (hidden)" if self.hidden else self._title
+
+    @property
+    def _title(self) -> str:
         if isinstance(self.parameter, OutcomeSpec):
             return self.parameter.title
         if self.kind == "shape":
@@ -186,6 +193,8 @@ class FunctionSpec:
     seed: int
     extreme: ExtremeInputs | None = None
     harness: str | None = None
+    hidden_cases: tuple[Mapping[str, Any], ...] = ()
+    hidden_seed: int | None = None
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -264,6 +273,7 @@ class _Inherited:
     limits: Limits
     weights: Mapping[str, float]
     seed: int
+    hidden_seed: int | None = None
 
 
 def load_course(path: Path | str) -> Course:
@@ -335,7 +345,7 @@ class _Parser:
             data,
             "course",
             required=("title", "seed", "modules"),
-            optional=("solutions", "exercises", "recorded", "defaults"),
+            optional=("solutions", "exercises", "recorded", "hidden_seed", "defaults"),
         )
         defaults = self.mapping(
             top.get("defaults", {}), "defaults", optional=("tolerance", "limits", "weights")
@@ -350,7 +360,12 @@ class _Parser:
         )
         weights = self.weights(defaults.get("weights", {}), "defaults.weights")
         seed = int(self.number(top["seed"], "seed", integer=True))
-        inherited = _Inherited(tolerance=tolerance, limits=limits, weights=weights, seed=seed)
+        hidden_seed = None
+        if "hidden_seed" in top:
+            hidden_seed = int(self.number(top["hidden_seed"], "hidden_seed", integer=True))
+        inherited = _Inherited(
+            tolerance=tolerance, limits=limits, weights=weights, seed=seed, hidden_seed=hidden_seed
+        )
         modules = top["modules"]
         if not isinstance(modules, list) or not modules:
             raise self.fail("modules", "expected a non-empty list of modules")
@@ -428,12 +443,48 @@ class _Parser:
             name=name, title=str(value.get("title", name)), functions=parsed, limits=limits
         )
 
+    def hidden(
+        self,
+        value: Any,
+        key: str,
+        inherited: _Inherited,
+        args: Mapping[str, ArgSpec],
+        extreme: ExtremeInputs | None,
+    ) -> tuple[tuple[Mapping[str, Any], ...], tuple[CheckSpec, ...]]:
+        """A function's hidden block: cases drawn from `hidden_seed`, and the checks
+        run on them. A student copy ships neither (see grader.release)."""
+        value = self.mapping(value, key, required=("cases", "checks"))
+        if inherited.hidden_seed is None:
+            raise self.fail(key, "hidden checks need a `hidden_seed` at the top of course.yml")
+        cases = value["cases"]
+        if not isinstance(cases, list) or not cases:
+            raise self.fail(f"{key}.cases", "expected a non-empty list of cases")
+        parsed_cases = tuple(
+            self.case(case, f"{key}.cases[{i}]", args) for i, case in enumerate(cases)
+        )
+        checks = value["checks"]
+        if not isinstance(checks, list) or not checks:
+            raise self.fail(f"{key}.checks", "expected a non-empty list of checks")
+        parsed = []
+        for i, check in enumerate(checks):
+            spec = self.check(
+                check, f"{key}.checks[{i}]", inherited.weights, args, parsed_cases, extreme
+            )
+            if spec.kind not in HIDDEN_CHECKS:
+                raise self.fail(
+                    f"{key}.checks[{i}]",
+                    f"the check '{spec.kind}' cannot be hidden (these can: "
+                    f"{', '.join(HIDDEN_CHECKS)})",
+                )
+            parsed.append(replace(spec, hidden=True))
+        return parsed_cases, tuple(parsed)
+
     def function(self, value: Any, key: str, inherited: _Inherited) -> FunctionSpec:
         value = self.mapping(
             value,
             key,
             required=("name", "points", "args", "cases", "checks"),
-            optional=("tolerance", "limits", "seed", "extreme", "harness"),
+            optional=("tolerance", "limits", "seed", "extreme", "harness", "hidden"),
         )
         name = self.name(value["name"], f"{key}.name")
         args = self.mapping(value["args"], f"{key}.args")
@@ -459,6 +510,12 @@ class _Parser:
             )
             for i, check in enumerate(checks)
         )
+        hidden_cases: tuple[Mapping[str, Any], ...] = ()
+        if "hidden" in value:
+            hidden_cases, hidden_checks = self.hidden(
+                value["hidden"], f"{key}.hidden", inherited, parsed_args, extreme
+            )
+            parsed_checks += hidden_checks
         self.unique([c.title for c in parsed_checks], f"{key}.checks", "check")
         function = FunctionSpec(
             name=name,
@@ -473,6 +530,8 @@ class _Parser:
             seed=int(self.number(value.get("seed", inherited.seed), f"{key}.seed", integer=True)),
             extreme=extreme,
             harness=self.harness(value.get("harness"), f"{key}.harness"),
+            hidden_cases=hidden_cases,
+            hidden_seed=inherited.hidden_seed if hidden_cases else None,
         )
         ungated = sum(function.check_points(c) for c in function.checks if c.kind == "shape")
         if ungated > MAX_SHAPE_POINTS_SHARE * function.points + 1e-9:

@@ -112,7 +112,8 @@ def record(
         namespace = {**live, **recorders}
         functions = {}
         for function in module.functions:
-            checks = make_checks(function, module.name, namespace)
+            # Hidden checks stay with the instructor: neither their inputs nor outcomes ship.
+            checks = [c for c in make_checks(function, module.name, namespace) if not c.spec.hidden]
             probes: dict[str, Probe] = {}
             for check in checks:
                 probes.update(check.probes())

@@ -36,7 +36,7 @@ def test_grading_the_solutions_gives_full_marks_and_valid_json(tmp_path):
     assert results["tests"], "no tests in the report"
     for test in results["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output"}
-        assert re.fullmatch(r"\w+\.\w+: [a-zA-Z ]+", test["name"]), test["name"]
+        assert re.fullmatch(r"\w+\.\w+: [a-zA-Z ()]+", test["name"]), test["name"]
         assert test["status"] == "passed" and test["score"] == test["max_score"] > 0
         assert isinstance(test["output"], str)
     names = [t["name"] for t in results["tests"]]

@@ -176,3 +176,16 @@ def test_nbgrader_command_never_overwrites_without_force(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert notebook.read_text(encoding="utf-8") == "my edits"
     assert (tmp_path / "nbgrader_config.py").is_file()
+
+
+def test_grade_batch_regrades_nbgraders_submitted_folder(nbgrader_course, course, tmp_path):
+    # Outside the students' kernels: the way to regrade a class where nothing they ran counts.
+    out = tmp_path / "grades"
+    submitted = nbgrader_course / "submitted"
+    course_file = str(ROOT / "course.yml")
+    assert main(["grade-batch", str(submitted), "--out", str(out), "--course", course_file]) == 0
+    rows = {row.split(",")[0]: row.split(",") for row in (out / "grades.csv").read_text().split()}
+    points = course.module(MODULE).points
+    assert float(rows["reference"][-1]) == pytest.approx(points)
+    assert float(rows["untouched"][-1]) == 0
+    assert 0 < float(rows["partial"][-1]) < points
