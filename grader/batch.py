@@ -62,12 +62,13 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def is_done(out: Path, student: Path) -> bool:
+def is_done(out: Path, student: Path, sha256: str | None = None) -> bool:
+    """Whether `out` holds results for the student's files as they are (hash `sha256`)."""
     try:
         saved = json.loads((out / student.name / RESULTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return saved.get("difflearn", {}).get("submission_sha256") == fingerprint(student)
+    return saved.get("difflearn", {}).get("submission_sha256") == (sha256 or fingerprint(student))
 
 
 def run_batch(
@@ -75,17 +76,20 @@ def run_batch(
 ) -> list[StudentResult]:
     """Grades every student not yet graded; returns what this run graded."""
     students = find_students(submissions)
-    pending = [s for s in students if not is_done(out, s)]
+    # Hashed before grading: a file changed while it is graded gets graded again next run.
+    hashes = {s: fingerprint(s) for s in students}
+    pending = [s for s in students if not is_done(out, s, hashes[s])]
     out.mkdir(parents=True, exist_ok=True)
     graded: list[StudentResult] = []
     broken: Counter[Path] = Counter()
     while pending:
-        pending = _run_pool(course, pending, out, workers, graded, progress, len(students))
+        pending = _run_pool(course, pending, out, workers, graded, progress, hashes)
         broken.update(pending[:1])
         for student in [s for s in pending if broken[s] >= 2]:
             # Twice in a pool that broke: grade it no more, and say so.
             pending.remove(student)
-            graded.append(_save(out, student, _failure("grading failed: a worker died twice")))
+            failure = _failure("grading failed: a worker died twice")
+            graded.append(_save(out, student, failure, hashes[student]))
     return graded
 
 
@@ -96,7 +100,7 @@ def _run_pool(
     workers: int,
     graded: list[StudentResult],
     progress: Progress | None,
-    total: int,
+    hashes: dict[Path, str],
 ) -> list[Path]:
     """Grades `pending` in one pool; returns the students left if the pool broke."""
     context = multiprocessing.get_context("spawn")  # JAX does not survive a fork
@@ -122,9 +126,9 @@ def _run_pool(
                         return [futures[f] for f in (remaining | {future})]
                     except Exception as error:  # the grader itself failed on this student
                         data = _failure(f"grading failed: {type(error).__name__}: {error}")
-                    graded.append(_save(out, student, data))
+                    graded.append(_save(out, student, data, hashes[student]))
                     if progress is not None:
-                        progress(graded[-1], len(graded), total)
+                        progress(graded[-1], len(graded), len(hashes))
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -162,8 +166,8 @@ def _failure(message: str) -> dict[str, Any]:
     return {"score": 0.0, "output": message, "tests": [], "difflearn": {"failed": True}}
 
 
-def _save(out: Path, student: Path, data: dict[str, Any]) -> StudentResult:
-    data.setdefault("difflearn", {})["submission_sha256"] = fingerprint(student)
+def _save(out: Path, student: Path, data: dict[str, Any], sha256: str) -> StudentResult:
+    data.setdefault("difflearn", {})["submission_sha256"] = sha256
     folder = out / student.name
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / RESULTS, json.dumps(data, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""The process that runs a submission: `python -I -m grader.child ...`.
+"""The process that runs a submission: `python -I`, running `main` (see grader.isolation).
 
 It starts JAX, then answers requests from the grading process: to import
 one of the submitted modules, or, for a function of an imported module and a

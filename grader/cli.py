@@ -203,6 +203,16 @@ def find_course(explicit: Path | None) -> Course:
     raise UsageError(f"no {MANIFEST} in {here} or any folder above it; pass --course FILE")
 
 
+def _progress_bar(console: Console, time_left: bool) -> Progress:
+    """A terminal progress bar: done of total and, for a long batch, the time left (kept on
+    screen); a grade's bar goes away before its report."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+    columns.append(MofNCompleteColumn())
+    if time_left:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=not time_left)
+
+
 def run_grade(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     path = args.path if args.path is not None else course.exercises_dir
@@ -216,13 +226,7 @@ def run_grade(args: argparse.Namespace) -> int:
     total = sum(len(module.functions) for module, _ in submissions)
     modules = [module.name for module, _ in submissions]
     if console.is_terminal:
-        columns = (
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-        )
-        with Progress(*columns, console=console, transient=True) as bar:
+        with _progress_bar(console, time_left=False) as bar:
             task = bar.add_task("grading", total=total)
 
             def advance(module: str, function: str) -> None:
@@ -251,14 +255,7 @@ def run_grade_batch(args: argparse.Namespace) -> int:
         )
     failures = 0
     if console.is_terminal:
-        columns = (
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console) as bar:
+        with _progress_bar(console, time_left=True) as bar:
             task = bar.add_task("grading", total=len(students) - done_before)
 
             def advance(student: StudentResult, done: int, total: int) -> None:

@@ -1,7 +1,7 @@
 """Running a submission in a process of its own.
 
 The grading process never imports student code. `SubmissionProcess` starts
-`python -I -m grader.child` on one student's submission, has it import the
+`python -I` running `grader.child` on one student's submission, has it import the
 submitted modules one by one, sends it probes and reads back their outcomes
 over a pair of pipes. One process serves the whole submission, so JAX starts
 once per student. A request that runs past its time limit, or a process that
@@ -37,6 +37,19 @@ from grader.sandbox import current_sandbox
 from grader.wire import WireError, decode, encode, read_frame, write_frame
 
 OUTPUT_TAIL_BYTES = 2000
+# The child runs this grader package, loaded by its path: whatever `grader` another
+# installation or a student's folder offers, and without the folder around it (the
+# course) on sys.path.
+CHILD_BOOTSTRAP = """\
+import importlib.util, sys
+package = sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    "grader", package + "/__init__.py", submodule_search_locations=[package])
+sys.modules["grader"] = module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from grader.child import main
+sys.exit(main(sys.argv[2:]))
+"""
 _END = object()
 
 
@@ -145,8 +158,9 @@ class SubmissionProcess:
         command = [
             sys.executable,
             "-I",
-            "-m",
-            "grader.child",
+            "-c",
+            CHILD_BOOTSTRAP,
+            str(Path(grader.__file__).resolve().parent),
             str(request_read),
             str(response_write),
             str(self._submission),
