@@ -134,7 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         "checks as pytest tests. `difflearn grade` and `pytest` work there.",
     )
     release_parser.add_argument(
-        "--to", type=Path, default=Path("release"), metavar="DIR", help="default: release/"
+        "--to",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where the copy goes, outside the course folder (it becomes its own repository)",
     )
     release_parser.add_argument(
         "--force", action="store_true", help="replace DIR if it holds an earlier release"

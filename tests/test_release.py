@@ -140,6 +140,9 @@ def test_release_never_overwrites_without_force(tmp_path, capsys):
     assert main(["release", "--to", str(target), "--course", course_file, "--force"]) == 2
     assert "not an earlier release" in capsys.readouterr().err
     assert (target / "work.py").read_text() == "my work\n"
+    inside = ROOT / "student-copy"
+    assert main(["release", "--to", str(inside), "--course", course_file]) == 2
+    assert "inside the course folder" in capsys.readouterr().err and not inside.exists()
 
 
 def test_pytest_in_the_copy_runs_one_test_per_check(released, tmp_path):
