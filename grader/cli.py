@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -120,11 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope_parser.add_argument(
         "--to", type=Path, default=Path("autograder.zip"), metavar="FILE", help="the zip to write"
     )
-    gradescope_parser.add_argument(
-        "--force", action="store_true", help="overwrite FILE if it exists"
-    )
-    _add_course_option(gradescope_parser)
-    gradescope_parser.set_defaults(handler=run_gradescope)
+    _add_force_and_course(gradescope_parser, "overwrite FILE if it exists", run_gradescope)
 
     release_parser = commands.add_parser(
         "release",
@@ -140,11 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the copy goes, outside the course folder (it becomes its own repository)",
     )
-    release_parser.add_argument(
-        "--force", action="store_true", help="replace DIR if it holds an earlier release"
-    )
-    _add_course_option(release_parser)
-    release_parser.set_defaults(handler=run_release)
+    _add_force_and_course(release_parser, "replace DIR if it holds an earlier release", run_release)
 
     nbgrader_parser = commands.add_parser(
         "nbgrader",
@@ -160,11 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the nbgrader course folder (default: nbgrader/)",
     )
-    nbgrader_parser.add_argument(
-        "--force", action="store_true", help="replace notebooks that exist in DIR/source"
+    _add_force_and_course(
+        nbgrader_parser, "replace notebooks that exist in DIR/source", run_nbgrader
     )
-    _add_course_option(nbgrader_parser)
-    nbgrader_parser.set_defaults(handler=run_nbgrader)
 
     stubs_parser = commands.add_parser(
         "stubs",
@@ -185,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_option(stubs_parser)
     stubs_parser.set_defaults(handler=run_stubs)
     return parser
+
+
+def _add_force_and_course(
+    parser: argparse.ArgumentParser, force_help: str, handler: Callable[..., int]
+) -> None:
+    """The end of a command that writes files: --force, --course, and what runs it."""
+    parser.add_argument("--force", action="store_true", help=force_help)
+    _add_course_option(parser)
+    parser.set_defaults(handler=handler)
 
 
 def _add_course_option(parser: argparse.ArgumentParser) -> None:
