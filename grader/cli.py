@@ -28,7 +28,7 @@ from grader.nbgrader import write_course
 from grader.recorded import reference_for
 from grader.release import release
 from grader.report import print_report, write_json
-from grader.stubs import StubError, stub_for
+from grader.stubs import course_stubs
 
 MANIFEST = "course.yml"
 REPORT_WIDTH = 120  # for logs and pipes, where there is no terminal to measure
@@ -312,15 +312,9 @@ def run_nbgrader(args: argparse.Namespace) -> int:
 
 def run_stubs(args: argparse.Namespace) -> int:
     course = find_course(args.course)
-    generated: dict[Path, str] = {}
-    for module in course.modules:
-        solution = course.solutions_dir / f"{module.name}.py"
-        if not solution.is_file():
-            raise UsageError(f"no reference solution {solution} for module {module.name!r}")
-        try:
-            generated[course.exercises_dir / f"{module.name}.py"] = stub_for(solution)
-        except StubError as error:
-            raise UsageError(str(error)) from None
+    generated = {
+        course.exercises_dir / f"{name}.py": text for name, text in course_stubs(course).items()
+    }
     differing = [
         path
         for path, text in generated.items()

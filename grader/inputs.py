@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.errors import UsageError
 from grader.manifest import (
     ArgSpec,
     CaseValue,
@@ -77,8 +78,9 @@ class FunctionInputs:
         """Draws the arguments for one case, or takes them from the recording."""
         if self.recorded is not None:
             if label not in self.recorded:
-                raise KeyError(
-                    f"no recorded inputs {label!r} for {self.module}.{self.function.name}"
+                raise UsageError(
+                    f"no recorded inputs {label!r} for {self.module}.{self.function.name}; "
+                    "course.yml changed since the release"
                 )
             return Inputs(label=label, case=dict(case), args=tuple(self.recorded[label]))
         rng = rng_for(self.function, self.module, label)

@@ -102,10 +102,6 @@ class SubmissionProcess:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None
-
     def loaded(self, module_name: str) -> bool:
         """Whether the running process has imported `module_name`."""
         return module_name in self._loaded

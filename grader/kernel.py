@@ -54,19 +54,16 @@ def check(module: str, function: str, course_file: str = "course.yml") -> float 
     with none.
     """
     from grader.engine import grade_module
-    from grader.manifest import load_course
-    from grader.recorded import reference_for
+    from grader.recorded import open_course
 
     if not _tracking:
         raise CheckFailed("run the notebook's first code cell, which sets up grading")
-    course = load_course(Path(course_file))
+    course, reference = open_course(Path(course_file).resolve())
     with warnings.catch_warnings(), tempfile.TemporaryDirectory() as folder:
         warnings.simplefilter("ignore")
         file = Path(folder) / f"{module}.py"
         file.write_text(as_module(_cells.values()), encoding="utf-8")
-        result = grade_module(
-            course.module(module), file, reference_for(course), functions=[function]
-        )
+        result = grade_module(course.module(module), file, reference, functions=[function])
     score, max_score = result.function_score(function)
     for item in result.checks:
         print(f"{'✓' if item.passed else '✗'} {item.check}: {item.message}")

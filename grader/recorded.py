@@ -15,6 +15,7 @@ Loading it runs nothing it holds but those exported programs, through jax.export
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import inspect
 import json
@@ -28,7 +29,7 @@ import numpy as np
 
 from grader.checks import make_checks
 from grader.errors import UsageError
-from grader.manifest import Course
+from grader.manifest import Course, load_course
 from grader.probes import Outcome, Probe
 from grader.reference import CourseError, LiveReference
 from grader.wire import decode, encode
@@ -81,17 +82,20 @@ class ExportedFunction:
     def __init__(self, name: str, programs: Mapping[str, str]):
         self.name = name
         self.programs = programs
+        self._deserialized: dict[str, Any] = {}  # each program read once, reused per call
 
     def __call__(self, *args: Any) -> Any:
         args = jax.tree_util.tree_map(jnp.asarray, args)
-        program = self.programs.get(signature(args))
-        if program is None:
+        key = signature(args)
+        if key not in self.programs:
             raise ValueError(
                 f"{self.name} is recorded only for the structures and shapes the "
                 "reference's outputs have"
             )
-        exported = jax.export.deserialize(bytearray(base64.b64decode(program)))
-        return exported.call(*args)
+        if key not in self._deserialized:
+            data = bytearray(base64.b64decode(self.programs[key]))
+            self._deserialized[key] = jax.export.deserialize(data)
+        return self._deserialized[key].call(*args)
 
 
 def record(
@@ -202,6 +206,14 @@ class RecordedReference:
 
     def private_paths(self) -> list[Path]:
         return []
+
+
+@functools.cache
+def open_course(course_file: Path) -> tuple[Course, LiveReference | RecordedReference]:
+    """A course and its reference, loaded once per process (for test cells and tests that
+    grade one function or module at a time)."""
+    course = load_course(course_file)
+    return course, reference_for(course)
 
 
 def reference_for(course: Course) -> LiveReference | RecordedReference:

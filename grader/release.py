@@ -23,7 +23,7 @@ from grader.errors import UsageError
 from grader.manifest import Course
 from grader.recorded import record, write_recording
 from grader.reference import LiveReference
-from grader.stubs import StubError, stub_for
+from grader.stubs import course_stubs
 
 RECORDING = "recorded/reference.json.gz"
 PROJECT_ROOT = Path(grader.__file__).resolve().parent.parent
@@ -103,14 +103,8 @@ def release(course: Course, to: Path, force: bool = False) -> list[Path]:
 def _write_stubs(course: Course, staging: Path) -> None:
     exercises = staging / "exercises"
     exercises.mkdir()
-    for module in course.modules:
-        solution = course.solutions_dir / f"{module.name}.py"
-        if not solution.is_file():
-            raise UsageError(f"no reference solution {solution} for module {module.name!r}")
-        try:
-            (exercises / f"{module.name}.py").write_text(stub_for(solution), encoding="utf-8")
-        except StubError as error:
-            raise UsageError(str(error)) from None
+    for name, text in course_stubs(course).items():
+        (exercises / f"{name}.py").write_text(text, encoding="utf-8")
 
 
 def _copy_grader(staging: Path) -> None:

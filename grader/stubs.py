@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.errors import UsageError
+from grader.manifest import Course
+
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
 PLACEHOLDER = ("# YOUR CODE HERE", "raise NotImplementedError()")
@@ -56,3 +59,18 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
 def stub_for(solution_file: Path) -> str:
     """The stub generated from one solution file."""
     return make_stub(solution_file.read_text(encoding="utf-8"), filename=str(solution_file))
+
+
+def course_stubs(course: Course) -> dict[str, str]:
+    """The stub of every module of the course, by module name; a one-line error for a
+    missing solution or markers that do not pair up."""
+    stubs = {}
+    for module in course.modules:
+        solution = course.solutions_dir / f"{module.name}.py"
+        if not solution.is_file():
+            raise UsageError(f"no reference solution {solution} for module {module.name!r}")
+        try:
+            stubs[module.name] = stub_for(solution)
+        except StubError as error:
+            raise UsageError(str(error)) from None
+    return stubs

@@ -13,21 +13,13 @@ from pathlib import Path
 import pytest
 
 from grader.engine import grade_module
-from grader.manifest import Course, load_course
-from grader.recorded import reference_for
-from grader.reference import Reference
+from grader.recorded import open_course
 from grader.results import CheckResult
 
 
 @functools.cache
-def _course(course_file: Path) -> tuple[Course, Reference]:
-    course = load_course(course_file)
-    return course, reference_for(course)
-
-
-@functools.cache
 def _graded(course_file: Path, module: str) -> dict[str, CheckResult]:
-    course, reference = _course(course_file)
+    course, reference = open_course(course_file)
     file = course.exercises_dir / f"{module}.py"
     result = grade_module(course.module(module), file, reference)
     return {check.name: check for check in result.checks}
@@ -35,7 +27,7 @@ def _graded(course_file: Path, module: str) -> dict[str, CheckResult]:
 
 def check_names(course_file: Path) -> list[str]:
     """Every check of the course, named as in the report: 'bce.sigmoid: values'."""
-    course, _ = _course(course_file)
+    course, _ = open_course(course_file)
     return [
         f"{module.name}.{function.name}: {check.title}"
         for module in course.modules
