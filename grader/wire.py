@@ -5,19 +5,30 @@ encoded as plain JSON (arrays as base64 of their bytes), never pickled: the
 grading process must be able to read what an untrusted process sends without
 running anything it chose. `decode` accepts only the shapes of data `encode`
 makes, and only plain numeric dtypes.
+
+What the other process sends is hostile until decoded: `read_frame` and `decode`
+take time and memory bounded by the bytes received, and fail only with `WireError`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import os
+import select
 import struct
+import time
 from typing import Any
 
 import numpy as np
 
-MAX_FRAME_BYTES = 256 * 1024 * 1024
+# Honest frames are at most a few hundred KB, a few hundred values and 9 levels deep
+# (grading the course's solutions); the bounds leave a wide margin above that.
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+MAX_NODES = 200_000  # JSON values per frame, as counted by `_check_structure`
+MAX_DEPTH = 64  # JSON nesting in a frame; pytree nesting in `decode`
+MAX_NDIM = 32  # what every NumPy version supports
 MAX_STRING_CHARS = 1000
 ALLOWED_DTYPES = frozenset(
     [
@@ -38,10 +49,26 @@ ALLOWED_DTYPES = frozenset(
     ]
 )
 _HEADER = struct.Struct(">Q")
+# For the depth scan: keeps only brackets, and makes `{}` look like `[]`.
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# What a malformed tree can make the decoder raise, besides WireError.
+_DECODING_ERRORS = (
+    ArithmeticError,
+    LookupError,
+    MemoryError,
+    RecursionError,
+    TypeError,
+    ValueError,
+)
 
 
 class WireError(Exception):
     """A message that breaks the format: truncated, too large or malformed."""
+
+
+class WireTimeout(WireError):
+    """A frame could not be written before its deadline: the reader stopped reading."""
 
 
 class Opaque:
@@ -95,6 +122,15 @@ def encode(tree: Any) -> Any:
 
 def decode(data: Any) -> Any:
     """Decodes what `encode` made; anything else raises `WireError`."""
+    try:
+        return _decode(data, 0)
+    except _DECODING_ERRORS as error:  # a backstop: the checks below should leave none
+        raise WireError(f"malformed tree ({type(error).__name__})") from error
+
+
+def _decode(data: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise WireError("tree nested too deeply")
     if not isinstance(data, dict):
         raise WireError("malformed tree node")
     kind = data.get("t")
@@ -111,19 +147,24 @@ def decode(data: Any) -> Any:
             raise WireError("malformed string")
         return value[:MAX_STRING_CHARS]
     if kind in ("tuple", "list"):
-        items = [decode(x) for x in _list(data.get("items"))]
+        items = [_decode(x, depth + 1) for x in _list(data.get("items"))]
         return tuple(items) if kind == "tuple" else items
     if kind == "dict":
         keys = _list(data.get("keys"))
         items = _list(data.get("items"))
         if len(keys) != len(items) or not all(isinstance(k, str) for k in keys):
             raise WireError("malformed dict")
-        return {k: decode(v) for k, v in zip(keys, items, strict=True)}
+        return {k: _decode(v, depth + 1) for k, v in zip(keys, items, strict=True)}
     if kind == "opaque":
-        return Opaque(str(data.get("type", "object"))[:200])
+        type_name = data.get("type", "object")
+        if not isinstance(type_name, str):
+            raise WireError("malformed opaque leaf")
+        return Opaque(type_name[:200])
     if kind == "array":
         return _decode_array(data)
-    raise WireError(f"unknown tree node {kind!r}")
+    # Only a string is quoted back: the repr of anything else may be huge.
+    name = kind[:50] if isinstance(kind, str) else type(kind).__name__
+    raise WireError(f"unknown tree node {name!r}")
 
 
 def _list(value: Any) -> list[Any]:
@@ -133,31 +174,72 @@ def _list(value: Any) -> list[Any]:
 
 
 def _decode_array(data: dict[str, Any]) -> np.ndarray:
-    dtype = data.get("dtype")
-    shape = data.get("shape")
-    if dtype not in ALLOWED_DTYPES:
-        raise WireError(f"dtype {dtype!r} not allowed")
+    dtype, shape, text = data.get("dtype"), data.get("shape"), data.get("data", "")
+    if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
+        raise WireError("dtype not allowed")
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise WireError("malformed shape")
+    if len(shape) > MAX_NDIM:
+        raise WireError("array with too many dimensions")
+    itemsize = np.dtype(dtype).itemsize
+    # Python ints, so no size wraps around. An empty array counts as if its zero
+    # dimensions were 1, which keeps NumPy from refusing its other dimensions.
+    if math.prod(max(d, 1) for d in shape) * itemsize > MAX_FRAME_BYTES:
+        raise WireError("array larger than a frame")
+    size = math.prod(shape) * itemsize
+    # Checked on the text first, so that no wrong-sized data is decoded at all.
+    if not isinstance(text, str) or len(text) != 4 * -(-size // 3):
+        raise WireError("array data does not match its shape")
     try:
-        raw = base64.b64decode(data.get("data", ""), validate=True)
-    except (ValueError, TypeError) as error:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError as error:
         raise WireError("malformed array data") from error
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    if len(raw) != expected:
+    if len(raw) != size:
         raise WireError("array data does not match its shape")
     return np.frombuffer(raw, dtype=dtype).reshape(tuple(shape)).copy()
 
 
-def write_frame(fd: int, message: Any) -> None:
-    """Writes one JSON message to a file descriptor."""
-    payload = json.dumps(message, allow_nan=True).encode("utf-8")
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
+def encode_frame(message: Any) -> bytes:
+    """One JSON message as a frame: its length, then its text (ASCII)."""
+    payload = json.dumps(message, allow_nan=True).encode("ascii")
+    return _HEADER.pack(len(payload)) + payload
+
+
+def write_frame(fd: int, message: Any, deadline: float | None = None) -> None:
+    """Writes one JSON message to a file descriptor.
+
+    With a `deadline` (a `time.monotonic()` time) the write never blocks past it: it
+    puts `fd` in non-blocking mode, for good, and raises `WireTimeout` when the reader
+    has not taken the whole frame in time (then part of it may have been written, so
+    the stream is unusable). A closed reader raises OSError (BrokenPipeError).
+    """
+    if deadline is not None:
+        os.set_blocking(fd, False)
+    view = memoryview(encode_frame(message))
     while view:
-        written = os.write(fd, view)
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            # Also without a deadline: an earlier call may have left `fd` non-blocking.
+            _wait_writable(fd, deadline)
+            continue
         view = view[written:]
+
+
+def _wait_writable(fd: int, deadline: float | None) -> None:
+    """Waits until `fd` takes more bytes (or fails), or raises `WireTimeout` at `deadline`."""
+    timeout_ms = None
+    if deadline is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WireTimeout("the reader took no more of the message before the deadline")
+        timeout_ms = math.ceil(remaining * 1000)
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    # An empty answer is the deadline passing: the caller's next write finds out.
+    poller.poll(timeout_ms)
 
 
 def read_frame(fd: int) -> Any:
@@ -171,21 +253,95 @@ def read_frame(fd: int) -> Any:
     payload = _read_exactly(fd, size)
     if payload is None:
         raise WireError("message cut short")
+    return _parse_payload(payload)
+
+
+class FrameReader:
+    """Frames from bytes as they arrive, for a reader that polls (read_frame blocks)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._size: int | None = None  # of the payload, once its header is in
+
+    def feed(self, data: bytes) -> Any:
+        """Adds `data`; returns the next whole message, or None while it is incomplete.
+        What follows a message waits for the next call (which may pass b"")."""
+        self._buffer += data
+        if self._size is None:
+            if len(self._buffer) < _HEADER.size:
+                return None
+            (size,) = _HEADER.unpack_from(self._buffer)
+            if size > MAX_FRAME_BYTES:
+                raise WireError(f"message of {size} bytes is larger than allowed")
+            # Deleting from the front of a bytearray moves no bytes.
+            del self._buffer[: _HEADER.size]
+            self._size = size
+        if len(self._buffer) < self._size:
+            return None
+        payload, self._buffer = self._buffer, self._buffer[self._size :]
+        del payload[self._size :]
+        self._size = None
+        return _parse_payload(payload)
+
+
+def _parse_payload(payload: bytes | bytearray) -> Any:
+    """The JSON document of a frame's payload, if it is within the bounds of a frame."""
+    _check_structure(payload)
     try:
-        return json.loads(payload)
-    except ValueError as error:
+        return json.loads(payload.decode("ascii"))
+    except (ValueError, RecursionError, MemoryError) as error:
         raise WireError("message is not JSON") from error
 
 
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            if remaining == size:
-                return None
-            raise WireError("message cut short")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+def _check_structure(payload: bytes | bytearray) -> None:
+    """Refuses, before parsing, a payload that would parse into too many values or
+    nest too deeply: what json.loads builds can be ten times the text's size, and
+    it recurses once per level."""
+    # `write_frame` escapes everything else, and ASCII text decodes to a str of its size.
+    if not payload.isascii():
+        raise WireError("message is not ASCII JSON")
+    containers = payload.count(b"{") + payload.count(b"[")
+    # Every value but the first of a container follows a comma. Counting the bytes
+    # inside strings too over-counts, which is safe, and strings are short.
+    values = containers + payload.count(b",")
+    if values > MAX_NODES:
+        raise WireError(f"message of more than {MAX_NODES} values")
+    if containers > MAX_DEPTH and _depth(payload, values, containers) > MAX_DEPTH:
+        raise WireError(f"message nested more than {MAX_DEPTH} deep, or not JSON")
+
+
+def _depth(payload: bytes | bytearray, values: int, containers: int) -> int:
+    """How deep the containers of a JSON text nest, or MAX_DEPTH + 1 when deeper or
+    unbalanced; in bytes operations, so a frame of 64 MB takes a fraction of a second."""
+    # Escaped backslashes, then escaped quotes: then every quote left opens or closes
+    # a string (or the text is not JSON, which json.loads finds out before nesting).
+    plain = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Each value, and each key, is at most one string of two quotes.
+    if plain.count(b'"') > 4 * values + 2:
+        return MAX_DEPTH + 1
+    outside = b"".join(plain.split(b'"')[::2])
+    brackets = outside.translate(_BRACKETS, delete=_NOT_BRACKETS)
+    if len(brackets) > 2 * containers:  # more closing brackets than opening ones
+        return MAX_DEPTH + 1
+    # Each round removes the innermost pairs, so the rounds it takes are the depth.
+    for depth in range(MAX_DEPTH + 1):
+        if not brackets:
+            return depth
+        brackets = brackets.replace(b"[]", b"")
+    return MAX_DEPTH + 1
+
+
+def _read_exactly(fd: int, size: int) -> bytearray | None:
+    """`size` bytes from `fd`, read into one buffer (no second copy to join chunks);
+    None at the end of the stream before the first byte."""
+    buffer = bytearray(size)
+    with memoryview(buffer) as view:
+        done = 0
+        while done < size:
+            count = os.readv(fd, [view[done : done + (1 << 20)]])
+            if not count:
+                if done == 0:
+                    return None
+                raise WireError("message cut short")
+            done += count
+    return buffer
