@@ -300,12 +300,28 @@ class ConstantSizeCheck(Check):
 
 class OutcomeCheck(Check):
     """A property of the outputs, such as a fit's final loss, judged through a lambda of
-    course.yml, `of(outputs, *args)`, run here with the reference module's names."""
+    course.yml, `of(outputs, *args)`, run here with the reference module's names, and only
+    on outputs with the structure, shapes and dtypes of the reference's."""
 
     def probes(self) -> dict[str, Probe]:
         return {f"call/{c.label}": self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
+        # The lambdas run here, in the grading process, over what an untrusted process sent.
+        # Only outputs of the reference's structure, shapes and dtypes reach them, on every
+        # case before any lambda runs: so they cost what the reference's outputs cost (not
+        # a million tiny arrays' worth), never see a wire Opaque or a string, and cannot
+        # pass an output of the wrong shape that happens to have the property.
+        for i, inputs in enumerate(self.cases):
+            key = f"call/{inputs.label}"
+            mismatch = structure_mismatch(expected[key].value, actual[key].value)
+            if mismatch:
+                return Verdict(
+                    False,
+                    f"{self._where(inputs, i)}: {mismatch} (only outputs with the structure, "
+                    f"shapes and dtypes of the reference's are judged for "
+                    f"'{self.spec.parameter.title}')",
+                )
         of = eval(self.spec.parameter.of, dict(self.inputs.namespace))
         for i, inputs in enumerate(self.cases):
             key = f"call/{inputs.label}"
