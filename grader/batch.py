@@ -11,10 +11,10 @@ same submission files is not graded again. At the end, `grades.csv` and
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import multiprocessing
+import stat
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import UsageError
+from grader.intake import read_submission
 from grader.manifest import Course
-from grader.report import atomic_write, gradescope_results
+from grader.report import atomic_write, gradescope_results, markdown_text
+from grader.results import format_points, round_points, sum_points
 
 RESULTS = "results.json"
+STUDENTS = "students"
 
 
 @dataclass(frozen=True)
@@ -44,31 +47,40 @@ Progress = Callable[[StudentResult, int, int], None]
 
 
 def find_students(submissions: Path) -> list[Path]:
-    """The student folders of a submissions folder, in name order."""
+    """The student folders of a submissions folder, in name order: real folders only (a
+    link to another student's folder, or to the course, is no student)."""
     if not submissions.is_dir():
         raise UsageError(f"no such folder: {submissions}")
-    students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = sorted(
+        p
+        for p in submissions.iterdir()
+        if not p.name.startswith(".") and stat.S_ISDIR(p.lstat().st_mode)
+    )
     if not students:
         raise UsageError(f"no student folders in {submissions}")
     return students
 
 
-def fingerprint(folder: Path) -> str:
-    """A hash of a student's submission files, to tell a resumed run what changed."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".ipynb"):
-            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+def fingerprint(course: Course, folder: Path) -> str:
+    """A hash of what would be graded of a student's folder, to tell a resumed run what
+    changed: read as grading reads it (grader.intake), so a link is never followed."""
+    return read_submission(folder, course.module_names, course.max_file_bytes).fingerprint()
 
 
-def is_done(out: Path, student: Path, sha256: str | None = None) -> bool:
+def results_file(out: Path, student: Path) -> Path:
+    """Where a student's results go: below `students/`, so that no student's folder name
+    (`grades.csv`, `summary.md`) can stand where the batch writes its own files."""
+    return out / STUDENTS / student.name / RESULTS
+
+
+def is_done(course: Course, out: Path, student: Path, sha256: str | None = None) -> bool:
     """Whether `out` holds results for the student's files as they are (hash `sha256`)."""
     try:
-        saved = json.loads((out / student.name / RESULTS).read_text(encoding="utf-8"))
+        saved = json.loads(results_file(out, student).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return saved.get("difflearn", {}).get("submission_sha256") == (sha256 or fingerprint(student))
+    current = sha256 or fingerprint(course, student)
+    return saved.get("difflearn", {}).get("submission_sha256") == current
 
 
 def run_batch(
@@ -77,8 +89,8 @@ def run_batch(
     """Grades every student not yet graded; returns what this run graded."""
     students = find_students(submissions)
     # Hashed before grading: a file changed while it is graded gets graded again next run.
-    hashes = {s: fingerprint(s) for s in students}
-    pending = [s for s in students if not is_done(out, s, hashes[s])]
+    hashes = {s: fingerprint(course, s) for s in students}
+    pending = [s for s in students if not is_done(course, out, s, hashes[s])]
     out.mkdir(parents=True, exist_ok=True)
     graded: list[StudentResult] = []
     broken: Counter[Path] = Counter()
@@ -108,7 +120,7 @@ def _run_pool(
         max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(str(course.path),),
+        initargs=(str(course.path), str(pending[0].parent)),
     ) as pool:
         futures: dict[Future[dict[str, Any]], Path] = {
             pool.submit(_grade_student, str(s)): s for s in pending
@@ -138,20 +150,27 @@ def _run_pool(
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(course_path: str) -> None:
+def _init_worker(course_path: str, submissions: str) -> None:
     from grader.manifest import load_course
     from grader.recorded import reference_for
 
     course = load_course(course_path)
     _worker["course"] = course
     _worker["reference"] = reference_for(course)
+    _worker["submissions"] = Path(submissions)
 
 
 def _grade_student(folder: str) -> dict[str, Any]:
     from grader.engine import grade
 
     try:
-        result = grade(_worker["course"], Path(folder), _worker["reference"])
+        # The other students' folders are hidden from this one's process.
+        result = grade(
+            _worker["course"],
+            Path(folder),
+            _worker["reference"],
+            hidden=[_worker["submissions"]],
+        )
     except UsageError as error:
         return _failure(str(error))
     data = gradescope_results(result)
@@ -168,14 +187,14 @@ def _failure(message: str) -> dict[str, Any]:
 
 def _save(out: Path, student: Path, data: dict[str, Any], sha256: str) -> StudentResult:
     data.setdefault("difflearn", {})["submission_sha256"] = sha256
-    folder = out / student.name
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / RESULTS, json.dumps(data, indent=2) + "\n")
+    path = results_file(out, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
     meta = data["difflearn"]
     return StudentResult(
         student.name,
-        data["score"],
-        meta.get("max_score", 0.0),
+        round_points(data["score"]),
+        round_points(meta.get("max_score", 0.0)),
         failed=bool(meta.get("failed")),
         message=data.get("output", ""),
     )
@@ -183,7 +202,7 @@ def _save(out: Path, student: Path, data: dict[str, Any], sha256: str) -> Studen
 
 def saved_results(out: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every student's saved results in `out`, in name order."""
-    for path in sorted(out.glob(f"*/{RESULTS}")):
+    for path in sorted((out / STUDENTS).glob(f"*/{RESULTS}")):
         try:
             yield path.parent.name, json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -197,8 +216,8 @@ def write_grades(course: Course, out: Path) -> Path:
     writer.writerow(["student", *course.module_names, "total"])
     for student, data in saved_results(out):
         modules = data.get("difflearn", {}).get("modules", {})
-        row = [round(modules.get(m, [0.0])[0], 4) for m in course.module_names]
-        writer.writerow([student, *row, round(data.get("score", 0.0), 4)])
+        row = [format_points(modules.get(m, [0.0])[0]) for m in course.module_names]
+        writer.writerow([student, *row, format_points(data.get("score", 0.0))])
     path = out / "grades.csv"
     atomic_write(path, buffer.getvalue())
     return path
@@ -212,15 +231,14 @@ def summarize(out: Path, top: int = 10) -> str:
     students = 0
     for _, data in saved_results(out):
         students += 1
-        per_function: dict[str, list[float]] = {}
+        per_function: dict[str, list[dict[str, Any]]] = {}
         for test in data.get("tests", []):
-            function = test["name"].split(":")[0]
-            scored = per_function.setdefault(function, [0.0, 0.0])
-            scored[0] += test["score"]
-            scored[1] += test["max_score"]
+            per_function.setdefault(test["name"].split(":")[0], []).append(test)
             if test["status"] != "passed":
                 failures[test["name"]] += 1
-        for function, (score, max_score) in per_function.items():
+        for function, tests in per_function.items():
+            score = sum_points(t["score"] for t in tests)
+            max_score = sum_points(t["max_score"] for t in tests)
             fractions.setdefault(function, []).append(score / max_score if max_score else 0.0)
             points.setdefault(function, []).append(score)
     lines = [
@@ -234,13 +252,13 @@ def summarize(out: Path, top: int = 10) -> str:
         quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
         full = sum(v >= 1 - 1e-9 for v in values)
         lines.append(
-            f"| {function} | {statistics.mean(points[function]):.2f} | "
+            f"| {markdown_text(function)} | {format_points(statistics.mean(points[function]))} | "
             f"{100 * statistics.mean(values):.0f}% | "
             f"{' / '.join(f'{100 * q:.0f}%' for q in quartiles)} | {full}/{len(values)} |"
         )
     lines += ["", "Most failed checks (what to explain again in class):", ""]
     for name, count in failures.most_common(top):
-        lines.append(f"- {name}: {count} of {students} students")
+        lines.append(f"- {markdown_text(name)}: {count} of {students} students")
     text = "\n".join(lines) + "\n"
     atomic_write(out / "summary.md", text)
     return text

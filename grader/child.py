@@ -10,6 +10,7 @@ student's, and the grading process keeps them out of the protocol).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import resource
 import signal
@@ -28,7 +29,8 @@ def main(argv: list[str]) -> int:
     request_fd, response_fd = int(argv[0]), int(argv[1])
     submission, memory_mb = Path(argv[2]), int(argv[3])
     _limit_memory(memory_mb, memory_mb)
-    # A flood of output ends in an error in the student's code, not a full disk.
+    # A flood of files ends in an error in the student's code, not a full disk (what it
+    # prints goes to the grading process through a pipe, which keeps a bounded part).
     resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     # The submission's folder goes last, so a file named like a library cannot shadow it.
@@ -46,11 +48,19 @@ def main(argv: list[str]) -> int:
             reply, module = _import_submission(submission / f"{name}.py", name)
             if module is not None:
                 modules[name] = module
-            write_frame(response_fd, reply)
+            _reply(response_fd, reply)
             continue
         name = str(request.get("module"))
         results = _run_request(modules[name], str(submission / f"{name}.py"), request)
-        write_frame(response_fd, {"event": "results", "results": results})
+        _reply(response_fd, {"event": "results", "results": results})
+
+
+def _reply(fd: int, message: dict[str, Any]) -> None:
+    """Sends a reply after what the student printed, so the output is counted with it."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(BaseException):  # the student's streams may do anything
+            stream.flush()  # type: ignore[union-attr]
+    write_frame(fd, message)
 
 
 def _limit_memory(soft_mb: int, hard_mb: int) -> None:

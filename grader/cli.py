@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,7 +28,8 @@ from grader.manifest import Course, load_course
 from grader.nbgrader import write_course
 from grader.recorded import reference_for
 from grader.release import release
-from grader.report import print_report, write_json
+from grader.report import plain, print_report, printable, write_json
+from grader.results import format_points
 from grader.stubs import course_stubs
 
 MANIFEST = "course.yml"
@@ -80,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="also write the results in Gradescope's results.json format to FILE",
+    )
+    grade_parser.add_argument(
+        "--show-output",
+        action="store_true",
+        help="show what each function printed (a bounded head and tail) under its rows",
     )
     _add_course_option(grade_parser)
     grade_parser.set_defaults(handler=run_grade)
@@ -226,8 +233,8 @@ def run_grade(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
     reference = reference_for(course)
-    total = sum(len(module.functions) for module, _ in submissions)
-    modules = [module.name for module, _ in submissions]
+    modules = submissions.names
+    total = sum(len(course.module(name).functions) for name in modules)
     if console.is_terminal:
         with _progress_bar(console, time_left=False) as bar:
             task = bar.add_task("grading", total=total)
@@ -238,7 +245,7 @@ def run_grade(args: argparse.Namespace) -> int:
             result = grade(course, path, reference, modules, progress=advance)
     else:
         result = grade(course, path, reference, modules)
-    print_report(result, console)
+    print_report(result, console, show_output=args.show_output)
     if args.json is not None:
         write_json(result, args.json)
     return 0
@@ -250,11 +257,13 @@ def run_grade_batch(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     students = find_students(args.submissions)
     console = Console(highlight=False)
-    done_before = sum(is_done(args.out, s) for s in students)
+    done_before = sum(is_done(course, args.out, s) for s in students)
     if done_before:
         console.print(
-            f"{done_before} of {len(students)} students already graded in {args.out}; "
-            "grading the rest"
+            plain(
+                f"{done_before} of {len(students)} students already graded in {args.out}; "
+                "grading the rest"
+            )
         )
     failures = 0
     if console.is_terminal:
@@ -264,9 +273,9 @@ def run_grade_batch(args: argparse.Namespace) -> int:
             def advance(student: StudentResult, done: int, total: int) -> None:
                 nonlocal failures
                 failures += student.failed
-                bar.update(
-                    task, advance=1, description=f"graded {student.student} ({failures} failed)"
-                )
+                # The bar reads its description as markup; a student names the folder.
+                name = escape(printable(student.student))
+                bar.update(task, advance=1, description=f"graded {name} ({failures} failed)")
 
             run_batch(course, args.submissions, args.out, args.workers, advance)
     else:
@@ -275,14 +284,15 @@ def run_grade_batch(args: argparse.Namespace) -> int:
             status = (
                 f"FAILED: {student.message}"
                 if student.failed
-                else (f"{student.score:g} / {student.max_score:g}")
+                else f"{format_points(student.score)} / {format_points(student.max_score)}"
             )
-            print(f"[{done}/{total - done_before}] {student.student}: {status}", flush=True)
+            line = f"[{done}/{total - done_before}] {student.student}: {status}"
+            print(printable(line), flush=True)
 
         run_batch(course, args.submissions, args.out, args.workers, log)
     grades = write_grades(course, args.out)
-    console.print(summarize(args.out), markup=False)
-    console.print(f"wrote {grades} and {args.out / 'summary.md'}")
+    console.print(plain(summarize(args.out)))
+    console.print(plain(f"wrote {grades} and {args.out / 'summary.md'}"))
     return 0
 
 

@@ -12,59 +12,57 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grader import __version__
+from grader.cache import (
+    CHILDREN,
+    SUBMISSIONS,
+    ChildCache,
+    cache_base,
+    cache_dir,
+    course_version,
+    warm_lock,
+)
 from grader.checks import Check, Verdict, make_checks
 from grader.errors import UsageError
+from grader.intake import SUFFIXES, Submission, read_submission
 from grader.isolation import Failure, ImportFailure, SubmissionProcess
 from grader.manifest import Course, FunctionSpec, ModuleSpec
 from grader.probes import Outcome, Probe
-from grader.reference import Reference
+from grader.reference import CourseError, Reference
 from grader.results import CheckResult, GradeResult, ModuleResult
+from grader.sandbox import JailLimits, current_sandbox
 
 Progress = Callable[[str, str], None]
-SUFFIXES = (".py", ".ipynb")  # a module, or a notebook that defines it (the .py wins)
 
 
 def find_submissions(
     course: Course, path: Path, modules: Sequence[str] | None = None
-) -> list[tuple[ModuleSpec, Path]]:
-    """The course modules found at `path`: a folder of `<module>.py` or `<module>.ipynb`
-    files (or of `<module>/<module>.ipynb`, as nbgrader collects them), or one such file."""
+) -> Submission:
+    """The course modules at `path` (grader.intake): a folder of `<module>.py` or
+    `<module>.ipynb` files (or of `<module>/<module>.ipynb`, as nbgrader collects them),
+    or one such file. Modules refused by the intake are in `refused`, with the reason."""
     for name in modules or ():
         if name not in course.module_names:
             raise UsageError(
                 f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
             )
-    if path.is_file():
-        if path.suffix not in SUFFIXES or path.stem not in course.module_names:
-            raise UsageError(
-                f"{path} is not a module of the course (expected one of: "
-                f"{', '.join(m + '.py' for m in course.module_names)}, or a notebook "
-                "named like one)"
-            )
-        if modules and path.stem not in modules:
-            raise UsageError(f"{path} is not the module asked for with --module")
-        return [(course.module(path.stem), path)]
-    if not path.is_dir():
+    expected = ", ".join(m + ".py" for m in course.module_names)
+    if not path.exists() and not path.is_symlink():
         raise UsageError(f"no such file or folder: {path}")
-    found = []
-    for module in course.modules:
-        if modules and module.name not in modules:
-            continue
-        files = [
-            folder / f"{module.name}{suffix}"
-            for folder in (path, path / module.name)  # nbgrader's submitted/<student>/<module>/
-            for suffix in SUFFIXES
-        ]
-        file = next((f for f in files if f.is_file()), None)
-        if file is not None:
-            found.append((module, file))
-        elif modules:
-            raise UsageError(f"no {module.name}.py in {path}")
-    if not found:
+    if not path.is_dir() and (path.suffix not in SUFFIXES or path.stem not in course.module_names):
         raise UsageError(
-            f"no module of the course in {path} (expected one of: "
-            f"{', '.join(m + '.py' for m in course.module_names)})"
+            f"{path} is not a module of the course (expected one of: {expected}, "
+            "or a notebook named like one)"
         )
+    if not path.is_dir() and modules and path.stem not in modules:
+        raise UsageError(f"{path} is not the module asked for with --module")
+    wanted = [m for m in course.module_names if not modules or m in modules]
+    found = read_submission(path, wanted, course.max_file_bytes)
+    for name in modules or ():
+        if name not in found.names:
+            raise UsageError(f"no {name}.py in {path}")
+    if not found.names:
+        raise UsageError(f"no module of the course in {path} (expected one of: {expected})")
     return found
 
 
@@ -74,16 +72,17 @@ def grade(
     reference: Reference,
     modules: Sequence[str] | None = None,
     progress: Progress | None = None,
+    hidden: Sequence[Path] = (),
 ) -> GradeResult:
-    """Grades every course module found at `path`, all in one child process."""
+    """Grades every course module found at `path`, all in one child process. `hidden`
+    folders are kept from it besides the course's (in a batch: the other students)."""
     started = time.monotonic()
     found = find_submissions(course, path, modules)
-    memory_mb = max(module.limits.memory_mb for module, _ in found)
-    with SubmissionProcess(path, memory_mb, hidden=reference.private_paths()) as process:
-        results = tuple(
-            _grade_module(process, module, reference, progress=progress) for module, _ in found
-        )
-    return GradeResult(modules=results, elapsed_s=time.monotonic() - started)
+    specs = [course.module(name) for name in found.names]
+    results = _grade_submission(found, specs, reference, None, progress, hidden)
+    return GradeResult(
+        modules=results, elapsed_s=time.monotonic() - started, sandbox=current_sandbox()
+    )
 
 
 def grade_module(
@@ -94,35 +93,129 @@ def grade_module(
     progress: Progress | None = None,
 ) -> ModuleResult:
     """Grades one submitted module file, function by function, in a child process."""
-    hidden = reference.private_paths()
-    with SubmissionProcess(module_file, module.limits.memory_mb, hidden=hidden) as process:
-        return _grade_module(process, module, reference, functions, progress)
+    found = read_submission(module_file, [module.name])
+    return _grade_submission(found, [module], reference, functions, progress)[0]
+
+
+def _grade_submission(
+    found: Submission,
+    specs: Sequence[ModuleSpec],
+    reference: Reference,
+    functions: Sequence[str] | None,
+    progress: Progress | None,
+    hidden: Sequence[Path] = (),
+    cache: ChildCache | None = None,
+) -> tuple[ModuleResult, ...]:
+    """Grades the modules `specs` of one submission in one jailed child process."""
+    limits = JailLimits(
+        memory_mb=max(m.limits.memory_mb for m in specs),
+        cpu_s=int(sum(_budget_s(m) for m in specs)) + 60,
+    )
+    if cache is None:
+        cache = _child_cache(specs, reference)
+    private = [*reference.private_paths(), *hidden]
+    if (base := cache_base()) is not None:
+        private.append(base)  # the grader's caches: a child gets a copy of what it may read
+    with SubmissionProcess(found, limits, hidden=private, cache=cache) as process:
+        return tuple(
+            _grade_module(process, module, reference, found.refused.get(module.name),
+                          functions, progress)
+            for module in specs
+        )  # fmt: skip
+
+
+def _budget_s(module: ModuleSpec) -> float:
+    """The most CPU time a module's grading may take: its import and every function."""
+    return module.limits.import_time_s + sum(f.limits.time_s for f in module.functions)
+
+
+def _child_cache(specs: Sequence[ModuleSpec], reference: Reference) -> ChildCache:
+    """The trusted layer, warmed by the reference where there is one (see grader.cache)."""
+    solutions = [reference.solution_file(m.name) for m in specs]
+    if any(path is None for path in solutions):
+        # A student copy grades the student's own work, in a cache of their own; a root
+        # grader's submissions run under uids of their own, and share nothing.
+        return ChildCache(shared=None if current_sandbox().uids else cache_dir(SUBMISSIONS))
+    trusted = cache_dir(CHILDREN)
+    if trusted is None:
+        return ChildCache()
+    files = [p for p in solutions if p is not None]
+    version = course_version(files, repr(specs), __version__, _jax_version())
+    stamp = trusted / f".warm-{version}"
+    if not stamp.exists():
+        with warm_lock(trusted):
+            if not stamp.exists():
+                # The reference, graded as a submission: what its child compiles is trusted.
+                warm = read_submission(files[0].parent, [m.name for m in specs])
+                _grade_submission(
+                    warm, specs, reference, None, None, cache=ChildCache(trusted, promote=True)
+                )
+                stamp.touch()
+    return ChildCache(seed=trusted)
+
+
+def _jax_version() -> str:
+    import jax
+
+    return jax.__version__
 
 
 def _grade_module(
     process: SubmissionProcess,
     module: ModuleSpec,
     reference: Reference,
+    refused: str | None = None,
     functions: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> ModuleResult:
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
-    module_failure: str | None = None
+    outputs: dict[str, str] = {}
+    module_failure = f"not graded: {refused}" if refused else None
     namespace = reference.namespace(module.name)
     for function in selected:
-        recorded = reference.inputs(module.name, function.name)
-        checks = make_checks(function, module.name, namespace, recorded)
-        if module_failure is None and not process.loaded(module.name):
-            module_failure = _load(process, module)
-        if module_failure is not None:
-            verdicts = [Verdict(False, module_failure)] * len(checks)
-        else:
-            verdicts = _run_function(process, module, function, checks, reference)
-        results.extend(_score(module, function, checks, verdicts))
+        try:
+            recorded = reference.inputs(module.name, function.name)
+            checks = make_checks(function, module.name, namespace, recorded)
+            if module_failure is None and not process.loaded(module.name):
+                module_failure = _load(process, module)
+            if module_failure is not None:
+                verdicts = [Verdict(False, module_failure)] * len(checks)
+            else:
+                verdicts = _run_function(process, module, function, checks, reference)
+            results.extend(_score(module, function, checks, verdicts))
+        except CourseError:
+            raise
+        except Exception as error:  # a bug in the grader costs this function, not the run
+            results.extend(_grader_failed(module, function, error))
+        if output := process.output.take():
+            outputs[function.name] = output
         if progress is not None:
             progress(module.name, function.name)
-    return ModuleResult(name=module.name, title=module.title, checks=tuple(results))
+    return ModuleResult(
+        name=module.name, title=module.title, checks=tuple(results), outputs=outputs
+    )
+
+
+def _grader_failed(
+    module: ModuleSpec, function: FunctionSpec, error: Exception
+) -> list[CheckResult]:
+    message = (
+        f"the grader itself failed on this function ({type(error).__name__}: {error}); "
+        "this is not your code's fault: tell your instructor"
+    )
+    return [
+        CheckResult(
+            module=module.name,
+            function=function.name,
+            check=spec.title,
+            score=0.0,
+            max_score=function.check_points(spec),
+            passed=False,
+            message=message,
+        )
+        for spec in function.checks
+    ]
 
 
 def _load(process: SubmissionProcess, module: ModuleSpec) -> str | None:

@@ -5,8 +5,9 @@ builds the image, and `run_autograder` for every submission, which it places in
 /autograder/submission; the results go to /autograder/results/results.json. The
 bundle holds the course (course.yml, solutions/) and the grader; setup.sh installs
 the grader into a virtual environment outside the course folder and bubblewrap, so
-that the sandbox can hide the course folder, solutions included, from submissions,
-and makes the solutions readable by their owner only, for when it cannot.
+that the sandbox can hide the course folder, solutions included, from submissions
+(without bubblewrap, as root, the grader closes the course folder to each submission's
+uid itself), and fills the trusted compilation cache by grading the reference once.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ apt-get update
 apt-get install -y python3 python3-venv python3-pip bubblewrap
 python3 -m venv "$ROOT/venv"
 "$ROOT/venv/bin/pip" install "$ROOT/source"
-# Without a working bubblewrap the child runs as nobody: keep the solutions from it.
+# The grader closes the course to submissions itself; this also keeps the solutions
+# private from any other account of the image.
 chmod -R go-rwx "$ROOT/source/solutions"
+# Fill the trusted compilation cache once, in the image, by grading the reference: every
+# submission's process then starts warm (each from a private copy of it).
+cd "$ROOT/source"
+"$ROOT/venv/bin/difflearn" grade "$ROOT/source/solutions" --course "$ROOT/source/course.yml" \
+    > /dev/null || echo "warning: warming the compilation cache failed" >&2
 """
 
 RUN = """\

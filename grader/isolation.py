@@ -1,47 +1,64 @@
-"""Running a submission in a process of its own.
+"""Running a submission in a process of its own, and surviving whatever it does.
 
 The grading process never imports student code. `SubmissionProcess` starts
-`python -I` running `grader.child` on one student's submission, has it import the
-submitted modules one by one, sends it probes and reads back their outcomes
-over a pair of pipes. One process serves the whole submission, so JAX starts
-once per student. A request that runs past its time limit, or a process that
-dies (`os._exit`, a segfault, the memory limit), ends as a `Failure` for that
-request alone: the process is killed and the next request starts a fresh one,
-which imports again the modules it needs.
+`python -I` running `grader.child` in a `Jail` (grader.sandbox) on one student's
+submission, has it import the submitted modules one by one, sends it probes and
+reads back their outcomes over a pair of pipes. One process serves the whole
+submission, so JAX starts once per student.
+
+Everything the grading process does with the child is bounded: a request is written
+without blocking (a stopped child cannot stall it), replies are read by a poll loop
+that parses frames as bytes arrive (grader.wire bounds their size and shape), the
+child's stdout and stderr come through a pipe of which a bounded head and tail is
+kept per request, and the clock a request runs against is the CPU time of the
+submission's whole process tree (a busy neighbour cannot fail correct code), with a
+generous wall-clock bound behind it. A request that runs past its limit, a process
+that dies or sends what is not a frame ends as a `Failure` for that request alone:
+the process is killed with everything it started, and the next request starts a
+fresh one, which imports again the modules it needs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import queue
-import shutil
+import select
 import signal
-import site
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import grader
-from grader.cache import SUBMISSIONS, cache_dir, jax_cache_environment
-from grader.errors import UsageError
-from grader.notebooks import module_source
+from grader.cache import ChildCache
+from grader.intake import Submission
 from grader.probes import ErrorInfo, Outcome, Probe
-from grader.sandbox import current_sandbox
-from grader.wire import WireError, decode, encode, read_frame, write_frame
+from grader.sandbox import Jail, JailLimits, bubblewrap, current_sandbox
+from grader.wire import FrameReader, WireError, decode, encode, encode_frame
 
-OUTPUT_TAIL_BYTES = 2000
+OUTPUT_HEAD_BYTES = 16 * 1024
+OUTPUT_TAIL_BYTES = 16 * 1024
+TAIL_IN_FEEDBACK = 2000
+WALL_FACTOR = 3.0  # the wall-clock bound, as a multiple of a request's CPU limit
+WALL_MARGIN_S = 10.0
+POLL_S = 0.25
+IDLE_CPU_S = 0.02  # CPU seconds per poll below which a tree counts as idle
+PIPE_BYTES = 1024 * 1024  # most requests fit whole, so a write rarely waits for the child
 # The child runs this grader package, loaded by its path: whatever `grader` another
 # installation or a student's folder offers, and without the folder around it (the
-# course) on sys.path.
+# course) on sys.path. Before JAX starts, its private compilation cache is seeded
+# with the trusted programs (grader.cache).
 CHILD_BOOTSTRAP = """\
-import importlib.util, sys
+import importlib.util, os, shutil, sys
+seed, cache = os.environ.get("DIFFLEARN_CACHE_SEED"), os.environ.get("JAX_COMPILATION_CACHE_DIR")
+if seed and cache and os.path.isdir(seed):
+    try:
+        shutil.copytree(seed, cache, dirs_exist_ok=True)
+    except OSError:
+        pass  # a cold cache, not a failure
 package = sys.argv[1]
 spec = importlib.util.spec_from_file_location(
     "grader", package + "/__init__.py", submodule_search_locations=[package])
@@ -50,14 +67,13 @@ spec.loader.exec_module(module)
 from grader.child import main
 sys.exit(main(sys.argv[2:]))
 """
-_END = object()
 
 
 @dataclass(frozen=True)
 class Failure:
-    """A request that produced no outcomes: `kind` is 'timeout' or 'crash'."""
+    """A request that produced no outcomes: it ran out of time, or the process ended."""
 
-    kind: str
+    kind: Literal["timeout", "crash"]
     message: str
 
 
@@ -68,33 +84,70 @@ class ImportFailure:
     error: ErrorInfo
 
 
+class OutputCapture:
+    """What the child prints, per request: a bounded head and tail, the rest counted."""
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        room = OUTPUT_HEAD_BYTES - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        self._tail += data
+        if len(self._tail) > OUTPUT_TAIL_BYTES:
+            self._dropped += len(self._tail) - OUTPUT_TAIL_BYTES
+            del self._tail[: len(self._tail) - OUTPUT_TAIL_BYTES]
+
+    def take(self) -> str:
+        """The output since the last `take`, and a fresh start."""
+        text = self._head.decode("utf-8", errors="replace")
+        if self._dropped:
+            text += f"\n... ({self._dropped} bytes of output not shown) ...\n"
+        text += self._tail.decode("utf-8", errors="replace")
+        self.__init__()  # type: ignore[misc]
+        return text
+
+    def tail(self, size: int = TAIL_IN_FEEDBACK) -> str:
+        data = (self._head + self._tail)[-size:] if not self._dropped else self._tail[-size:]
+        text = bytes(data).decode("utf-8", errors="replace").strip()
+        return ("..." + text) if self._dropped or len(self._head) + len(self._tail) > size else text
+
+
 class SubmissionProcess:
     """One student's submitted modules, imported in a child process, answering probes."""
 
-    def __init__(self, submission: Path, memory_mb: int, hidden: Sequence[Path] = ()):
-        """`submission` is a folder of modules, or one module file (the Python files
-        beside it are copied too, for its own imports). Notebooks become modules
-        (grader.notebooks) where no `.py` file of the same name is there. The process may use
-        `memory_mb` of address space at most; each module can ask for less (`load`).
-        `hidden` folders (the course, the reference's cache) are kept from the child
-        where the sandbox allows (see grader.sandbox)."""
-        self.memory_mb = memory_mb
-        self.hidden = tuple(hidden)
+    def __init__(
+        self,
+        submission: Submission,
+        limits: JailLimits,
+        hidden: tuple[Path, ...] | list[Path] = (),
+        cache: ChildCache | None = None,
+    ):
+        """`submission` holds the modules (grader.intake); they are staged as `.py` files
+        and nothing else of the student's folder reaches the child. The submission's
+        processes together may use `limits`; each module can ask for less memory
+        (`load`). `hidden` folders (the course, the reference's cache, the other
+        students) are kept from the child as the sandbox allows (grader.sandbox)."""
+        self.limits = limits
         self.sandbox = current_sandbox()
-        # The grading process's own folder holds the output log; the child gets a
-        # working folder inside it, with a copy of the submission's Python files.
-        self._private = tempfile.TemporaryDirectory(prefix="difflearn-")
-        self._workdir = Path(self._private.name) / "work"
-        self._submission = self._workdir / "submission"
-        self._submission.mkdir(parents=True)
-        folder = Path(submission).resolve()
-        _copy_submission(folder.parent if folder.is_file() else folder, self._submission)
-        self.sandbox.grant(self._workdir)
+        self.cache = cache or ChildCache()
+        self.jail = Jail(self.sandbox, limits, hidden=hidden)
+        self.jail.stage({f"{m.name}.py": m.source for m in submission.modules.values()})
+        self.cache.prepare(self.jail)
+        self._names = set(submission.modules)
         self._process: subprocess.Popen[bytes] | None = None
         self._request_fd = -1
-        self._responses: queue.Queue[tuple[float, Any]] = queue.Queue()
-        self._sent_at = 0.0
+        self._response_fd = -1
+        self._output_fd = -1
+        self._reader = FrameReader()
+        self._pending = b""
+        self._cpu_at_send = 0.0
         self._loaded: set[str] = set()
+        self.output = OutputCapture()
 
     def __enter__(self) -> SubmissionProcess:
         return self
@@ -113,19 +166,16 @@ class SubmissionProcess:
         once it is imported. Its functions then run under `memory_mb` (at most the
         process's limit). A module that fails to import stops the process, so that
         what its top-level code did cannot reach the next module."""
+        if module_name not in self._names:
+            return ImportFailure(
+                ErrorInfo(types=["FileNotFoundError"], message=f"no {module_name}.py submitted")
+            )
         if self._process is None:
             started = self._start(time_limit)
             if started is not None:
                 return started
-        path = self._submission / f"{module_name}.py"
-        if not path.is_file():
-            return ImportFailure(
-                ErrorInfo(types=["FileNotFoundError"], message=f"no {module_name}.py submitted")
-            )
-        limit = min(memory_mb or self.memory_mb, self.memory_mb)
-        self._sent_at = time.monotonic()
-        with contextlib.suppress(OSError):
-            write_frame(self._request_fd, {"load": module_name, "memory_mb": limit})
+        limit = min(memory_mb or self.limits.memory_mb, self.limits.memory_mb)
+        self._send({"load": module_name, "memory_mb": limit})
         reply = self._receive(time_limit, f"importing {module_name}.py")
         if isinstance(reply, Failure):
             return reply
@@ -143,60 +193,67 @@ class SubmissionProcess:
         self.stop()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
-        output = open(self._output_path, "wb")  # noqa: SIM115
-        # A shared cache folder would be writable by nobody; the user mode goes without.
-        cache = cache_dir(SUBMISSIONS) if self.sandbox.mode != "user" else None
+        output_read, output_write = os.pipe()
+        for fd in (request_write, output_write):
+            with contextlib.suppress(OSError):  # a larger pipe where the system allows
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        bwrapped = self.sandbox.mode == "bubblewrap"
+        package = Path(grader.__file__).resolve().parent
+        submission = bubblewrap.SUBMISSION if bwrapped else str(self.jail.submission)
         env = {
-            **os.environ,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
             "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
-            **jax_cache_environment(cache),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **self.jail.environment(),
+            **self.cache.environment(self.jail, bwrapped),
         }
         command = [
             sys.executable,
             "-I",
             "-c",
             CHILD_BOOTSTRAP,
-            str(Path(grader.__file__).resolve().parent),
+            str(package),
             str(request_read),
             str(response_write),
-            str(self._submission),
-            str(self.memory_mb),
+            submission,
+            str(self.limits.memory_mb),
         ]
+        confined = self.jail.command(
+            command, grader_package=package, writable_cache=self.cache.writable(self.jail)
+        )
+        launch, cgroup_fds = self.jail.launch(confined)
         try:
             process = subprocess.Popen(
-                self.sandbox.wrap(
-                    command,
-                    workdir=self._workdir,
-                    writable=[cache] if cache is not None else [],
-                    hidden=self.hidden,
-                    visible=_runtime_folders(),
-                ),
-                pass_fds=(request_read, response_write),
+                launch,
+                pass_fds=(request_read, response_write, *cgroup_fds),
                 stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                cwd=self._workdir,
+                stdout=output_write,
+                stderr=output_write,
+                cwd="/",
                 env=env,
                 start_new_session=True,
-                **self.sandbox.popen_options(),
             )
-        except OSError as error:
-            os.close(request_write)
-            os.close(response_read)
+        except (OSError, subprocess.SubprocessError) as error:
+            for fd in (request_write, response_read, output_read):
+                os.close(fd)
             return Failure("crash", f"could not start the submission's process: {error}")
         finally:
-            os.close(request_read)
-            os.close(response_write)
-            output.close()
+            for fd in (request_read, response_write, output_write):
+                os.close(fd)
+            if self.jail.cgroup is not None:
+                self.jail.cgroup.started()
+        for fd in (request_write, response_read, output_read):
+            os.set_blocking(fd, False)
         self._process = process
-        self._request_fd = request_write
-        # Each process gets a queue of its own: a dead one's reader must not answer for it.
-        self._responses = queue.Queue()
-        reader = threading.Thread(
-            target=_read_responses, args=(response_read, self._responses), daemon=True
+        self._request_fd, self._response_fd, self._output_fd = (
+            request_write,
+            response_read,
+            output_read,
         )
-        reader.start()
-        self._sent_at = time.monotonic()
+        self._reader = FrameReader()
+        self._pending = b""
+        self._cpu_at_send = self._cpu()
         reply = self._receive(time_limit, "starting")
         if isinstance(reply, Failure):
             return reply
@@ -209,20 +266,19 @@ class SubmissionProcess:
         self, module: str, function: str, probes: list[Probe], harness: str | None = None
     ) -> None:
         """Asks the process to run `probes` on `module.function` (in `harness`), a module
-        it has loaded; the clock starts now."""
-        message = {
-            "module": module,
-            "function": function,
-            "harness": harness,
-            "probes": [p.to_message(encode) for p in probes],
-        }
-        self._sent_at = time.monotonic()
-        # A dead process shows up as the end of its responses, so a failed write can wait.
-        with contextlib.suppress(OSError):
-            write_frame(self._request_fd, message)
+        it has loaded; its clock starts now. What the pipe cannot take yet is written
+        while `receive` waits."""
+        self._send(
+            {
+                "module": module,
+                "function": function,
+                "harness": harness,
+                "probes": [p.to_message(encode) for p in probes],
+            }
+        )
 
     def receive(self, time_limit: float) -> list[Outcome] | Failure:
-        """The outcomes of the last request, if they came within `time_limit` of sending it."""
+        """The outcomes of the last request, if they came within `time_limit` CPU seconds."""
         reply = self._receive(time_limit, "running the function")
         if isinstance(reply, Failure):
             return reply
@@ -234,29 +290,119 @@ class SubmissionProcess:
             return [_outcome(r) for r in results]
         except WireError as error:
             self.stop()
-            return Failure("crash", f"the submission's process sent a malformed result ({error})")
+            return Failure(
+                "crash", f"the submission's process returned a malformed result ({error})"
+            )
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._cpu_at_send = self._cpu()
+        self._pending = encode_frame(message)
+        self._write_some()
+
+    def _write_some(self) -> None:
+        while self._pending and self._request_fd >= 0:
+            try:
+                written = os.write(self._request_fd, self._pending[: 1 << 20])
+            except BlockingIOError:
+                return
+            except OSError:  # the process is gone: its end shows on the responses
+                self._pending = b""
+                return
+            self._pending = self._pending[written:]
+
+    def _cpu(self) -> float:
+        if self._process is None:
+            return 0.0
+        return self.jail.usage(self._process.pid).cpu_s
 
     def _receive(self, time_limit: float, doing: str) -> dict[str, Any] | Failure:
-        deadline = self._sent_at + time_limit
+        """The next frame, while the request's CPU time stays within `time_limit` and its
+        wall time within a generous multiple of it."""
+        process = self._process
+        if process is None:
+            return Failure("crash", f"the submission's process was not running while {doing}")
+        wall_deadline = time.monotonic() + WALL_FACTOR * time_limit + WALL_MARGIN_S
+        next_check = time.monotonic() + POLL_S
+        last_cpu = self._cpu_at_send
+        timed_out = (
+            f"timed out after {time_limit:g} s while {doing} "
+            "(an infinite loop, or far too much work?)"
+        )
+        while True:
+            poller = select.poll()
+            poller.register(self._response_fd, select.POLLIN)
+            poller.register(self._output_fd, select.POLLIN)
+            if self._pending:
+                poller.register(self._request_fd, select.POLLOUT)
+            now = time.monotonic()
+            for fd, _ in poller.poll(max(0.0, min(next_check, wall_deadline) - now) * 1000):
+                if fd == self._output_fd:
+                    self._drain_output()
+                elif fd == self._request_fd:
+                    self._write_some()
+                elif fd == self._response_fd:
+                    frame = self._read_response()
+                    if frame is not None:
+                        self._drain_output()
+                        return frame
+            now = time.monotonic()
+            if now >= wall_deadline:
+                self.stop()
+                return Failure("timeout", timed_out + " (wall clock)")
+            if now >= next_check:
+                next_check = now + POLL_S
+                usage = self.jail.usage(process.pid)
+                if usage.cpu_s - self._cpu_at_send > time_limit:
+                    self.stop()
+                    return Failure("timeout", timed_out)
+                # An idle tree may be waiting for nothing: stopped, it would wait forever.
+                if usage.cpu_s - last_cpu < IDLE_CPU_S and self.jail.stopped(process.pid):
+                    self.stop()
+                    return Failure(
+                        "crash", f"the submission's process stopped itself (SIGSTOP) while {doing}"
+                    )
+                last_cpu = usage.cpu_s
+                if usage.memory_bytes > self.limits.memory_mb * 1024 * 1024:
+                    self.stop()
+                    return Failure(
+                        "crash",
+                        f"ran out of memory while {doing}: its processes together held "
+                        f"more than {self.limits.memory_mb} MB",
+                    )
+
+    def _read_response(self) -> dict[str, Any] | Failure | None:
+        """A whole frame, a Failure, or None while a frame is incomplete."""
         try:
-            arrived, frame = self._responses.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            arrived, frame = time.monotonic(), None
-        if frame is None or arrived > deadline:
+            data = os.read(self._response_fd, 1 << 20)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            return Failure("crash", self._describe_exit())
+        try:
+            frame = self._reader.feed(data)
+        except WireError as error:
             self.stop()
-            return Failure(
-                "timeout",
-                f"timed out after {time_limit:g} s while {doing} "
-                "(an infinite loop, or far too much work?)",
-            )
-        if frame is _END or isinstance(frame, WireError):
-            return Failure("crash", self._describe_exit(doing))
+            return Failure("crash", f"the submission's process sent a malformed message ({error})")
+        if frame is None:
+            return None
         if not isinstance(frame, dict):
             self.stop()
             return Failure("crash", "the submission's process sent an unexpected message")
         return frame
 
-    def _describe_exit(self, doing: str) -> str:
+    def _drain_output(self) -> None:
+        while self._output_fd >= 0:
+            try:
+                data = os.read(self._output_fd, 1 << 16)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self.output.feed(data)
+
+    def _describe_exit(self) -> str:
         process = self._process
         code = None
         if process is not None:
@@ -264,7 +410,8 @@ class SubmissionProcess:
                 code = process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 code = None
-        tail = self.output_tail()
+        self._drain_output()
+        tail = self.output.tail()
         self.stop()
         if code is not None and code > 128 and self.sandbox.mode == "bubblewrap":
             code = 128 - code  # bwrap reports a child killed by signal N as status 128 + N
@@ -274,100 +421,39 @@ class SubmissionProcess:
                 "SIGSEGV": "crashed with a segmentation fault (SIGSEGV)",
                 "SIGKILL": "was killed (SIGKILL), perhaps for using too much memory",
                 "SIGABRT": "aborted (SIGABRT)",
+                "SIGXCPU": "used up its CPU time (SIGXCPU)",
             }.get(name, f"was stopped by signal {name}")
         elif code is not None:
             what = f"exited with status {code} (a call to sys.exit() or os._exit()?)"
         else:
             what = "stopped answering"
-        message = f"the submission's process {what} while {doing}"
+        message = f"the submission's process {what}"
         if tail:
             message += f"; its last output: {tail}"
         return message
 
-    def output_tail(self) -> str:
-        """The end of what the submission printed, for feedback on a crash."""
-        try:
-            with open(self._output_path, "rb") as log:
-                log.seek(0, os.SEEK_END)
-                size = log.tell()
-                log.seek(max(0, size - OUTPUT_TAIL_BYTES))
-                data = log.read()
-        except OSError:
-            return ""
-        text = data.decode("utf-8", errors="replace").strip()
-        return ("..." + text) if size > OUTPUT_TAIL_BYTES else text
-
     def stop(self) -> None:
-        """Kills the process (and anything it started) and closes the pipes."""
+        """Kills the process and everything it started, and closes the pipes."""
         process, self._process = self._process, None
         self._loaded.clear()
-        if self._request_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._request_fd)
-            self._request_fd = -1
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-
-    @property
-    def _output_path(self) -> Path:
-        return Path(self._private.name) / "output.log"
+        self._pending = b""
+        for name in ("_request_fd", "_response_fd", "_output_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                if name == "_output_fd":
+                    self._drain_output()
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
+        self.jail.kill(process.pid if process is not None else None)
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
 
     def close(self) -> None:
         self.stop()
-        self._private.cleanup()
-
-
-def _read_responses(fd: int, responses: queue.Queue[tuple[float, Any]]) -> None:
-    """Reads frames from a child until its end, each with the time it arrived."""
-    try:
-        while True:
-            try:
-                frame = read_frame(fd)
-            except (WireError, OSError) as error:
-                responses.put((time.monotonic(), WireError(str(error))))
-                return
-            if frame is None:
-                responses.put((time.monotonic(), _END))
-                return
-            responses.put((time.monotonic(), frame))
-    finally:
-        os.close(fd)
-
-
-def _copy_submission(folder: Path, target: Path) -> None:
-    """The submission's modules as `.py` files in `target`: the Python files of `folder`,
-    then its notebooks (grader.notebooks), then `<name>/<name>.py|.ipynb` (the layout of
-    nbgrader's submitted/ folder); the first file found for a name wins."""
-    nested = [
-        sub / f"{sub.name}{suffix}"
-        for sub in sorted(folder.iterdir())
-        if sub.is_dir()
-        for suffix in (".py", ".ipynb")
-    ]
-    sources = [*sorted(folder.glob("*.py")), *sorted(folder.glob("*.ipynb")), *nested]
-    for source in sources:
-        module = target / f"{source.stem}.py"
-        if not source.is_file() or module.exists():
-            continue
-        if source.suffix == ".py":
-            shutil.copyfile(source, module)
-            continue
-        try:
-            text = module_source(source)
-        except UsageError as error:  # a broken notebook fails at import, as a module would
-            text = f"raise ImportError({str(error)!r})\n"
-        module.write_text(text, encoding="utf-8")
-
-
-def _runtime_folders() -> list[Path]:
-    """What the child needs to run: Python, its packages and the grader's own package."""
-    folders = {Path(sys.prefix), Path(sys.base_prefix), Path(grader.__file__).parent}
-    folders.update(Path(p) for p in site.getsitepackages())
-    return sorted(f for f in folders if f.exists())
+        self.cache.finish(self.jail)
+        self.jail.close()
 
 
 def _outcome(result: Any) -> Outcome:

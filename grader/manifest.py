@@ -10,9 +10,12 @@ what is wrong.
 from __future__ import annotations
 
 import ast
+import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import numpy as np
 import yaml
 
 from grader.errors import ManifestError
+from grader.results import HUNDREDTHS, to_hundredths
 
 CHECK_KINDS = (
     "shape",
@@ -214,8 +218,27 @@ class FunctionSpec:
         return any(check.kind == "jit" for check in self.checks)
 
     def check_points(self, check: CheckSpec) -> float:
-        total = sum(c.weight for c in self.checks)
-        return self.points * check.weight / total
+        """The points of one of the function's checks: its share of `points` by weight, in
+        whole hundredths, so that the checks' points add up to `points` exactly."""
+        return self._check_hundredths[check.title] / HUNDREDTHS
+
+    @cached_property
+    def _check_hundredths(self) -> dict[str, int]:
+        # By title, which the manifest keeps unique within a function.
+        shares = largest_remainder(to_hundredths(self.points), [c.weight for c in self.checks])
+        return dict(zip((c.title for c in self.checks), shares, strict=True))
+
+
+def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
+    """`total` units split in proportion to `weights` so that the shares add up to `total`:
+    each share rounded down, then one more unit to each of the largest remainders, the
+    earlier of equal ones first. In exact fractions, so that no float rounding decides."""
+    exact = [Fraction(total) * Fraction(w) / sum(map(Fraction, weights)) for w in weights]
+    shares = [math.floor(share) for share in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (shares[i] - exact[i], i))
+    for i in by_remainder[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
 
 
 @dataclass(frozen=True)
@@ -245,6 +268,11 @@ class Course:
     exercises_dir: Path
     modules: tuple[ModuleSpec, ...] = field(default_factory=tuple)
     recorded_file: Path | None = None  # a student copy's recorded reference (no solutions)
+    max_file_kb: int = 1024  # the largest submitted file the grader reads (grader.intake)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_kb * 1024
 
     @property
     def root(self) -> Path:
@@ -335,6 +363,14 @@ class _Parser:
             raise self.fail(key, f"must be positive, got {value}")
         return value
 
+    def points(self, value: Any, key: str) -> float:
+        """A function's points: positive, with at most two decimals, since points are kept
+        in hundredths and a third decimal would be lost from every score."""
+        points = float(self.number(value, key, positive=True))
+        if round(points, 2) != points:
+            raise self.fail(key, f"expected at most two decimals, got {value}")
+        return points
+
     def name(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not value.isidentifier():
             raise self.fail(key, f"expected a Python identifier, got {value!r}")
@@ -345,7 +381,14 @@ class _Parser:
             data,
             "course",
             required=("title", "seed", "modules"),
-            optional=("solutions", "exercises", "recorded", "hidden_seed", "defaults"),
+            optional=(
+                "solutions",
+                "exercises",
+                "recorded",
+                "hidden_seed",
+                "defaults",
+                "max_file_kb",
+            ),
         )
         defaults = self.mapping(
             top.get("defaults", {}), "defaults", optional=("tolerance", "limits", "weights")
@@ -379,6 +422,11 @@ class _Parser:
             exercises_dir=self.path.parent / str(top.get("exercises", "exercises")),
             modules=parsed,
             recorded_file=self.path.parent / str(top["recorded"]) if "recorded" in top else None,
+            max_file_kb=int(
+                self.number(
+                    top.get("max_file_kb", 1024), "max_file_kb", integer=True, positive=True
+                )
+            ),
         )
 
     def unique(self, names: list[str], key: str, what: str) -> None:
@@ -519,7 +567,7 @@ class _Parser:
         self.unique([c.title for c in parsed_checks], f"{key}.checks", "check")
         function = FunctionSpec(
             name=name,
-            points=float(self.number(value["points"], f"{key}.points", positive=True)),
+            points=self.points(value["points"], f"{key}.points"),
             args=parsed_args,
             cases=parsed_cases,
             checks=parsed_checks,
@@ -533,8 +581,9 @@ class _Parser:
             hidden_cases=hidden_cases,
             hidden_seed=inherited.hidden_seed if hidden_cases else None,
         )
-        ungated = sum(function.check_points(c) for c in function.checks if c.kind == "shape")
-        if ungated > MAX_SHAPE_POINTS_SHARE * function.points + 1e-9:
+        # Judged on the weights: the rounding to hundredths may add a cent to the share.
+        shape = sum(c.weight for c in function.checks if c.kind == "shape")
+        if shape > MAX_SHAPE_POINTS_SHARE * sum(c.weight for c in function.checks) + 1e-9:
             raise self.fail(
                 f"{key}.checks",
                 "the shape check may carry at most a quarter of "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from grader.errors import UsageError
@@ -21,15 +20,15 @@ from grader.errors import UsageError
 MARKER = "# difflearn:"  # the first line of the grader's cells: the setup and the tests
 
 
-def notebook_cells(path: Path) -> list[dict[str, Any]]:
-    """The cells of a notebook file (nbformat 4), or a one-line error."""
+def notebook_cells(raw: bytes, name: str) -> list[dict[str, Any]]:
+    """The cells of a notebook's bytes (nbformat 4), or a one-line error naming `name`."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise UsageError(f"{path} is not a readable notebook: {error}") from None
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise UsageError(f"{name} is not a readable notebook: {error}") from None
     cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list) or data.get("nbformat") != 4:
-        raise UsageError(f"{path} is not a Jupyter notebook in nbformat 4")
+        raise UsageError(f"{name} is not a Jupyter notebook in nbformat 4")
     return [c for c in cells if isinstance(c, dict)]
 
 
@@ -44,9 +43,9 @@ def _nbgrader(cell: dict[str, Any]) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def module_source(path: Path) -> str:
-    """The module a notebook defines (see the module's doc)."""
-    cells = [c for c in notebook_cells(path) if c.get("cell_type") == "code"]
+def notebook_module(raw: bytes, name: str) -> str:
+    """The module a notebook's bytes define (see the module's doc)."""
+    cells = [c for c in notebook_cells(raw, name) if c.get("cell_type") == "code"]
     if any(_nbgrader(c) for c in cells):
         cells = [c for c in cells if not _nbgrader(c).get("grade")]
     return as_module(cell_source(c) for c in cells)

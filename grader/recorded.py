@@ -207,6 +207,9 @@ class RecordedReference:
     def private_paths(self) -> list[Path]:
         return []
 
+    def solution_file(self, module: str) -> Path | None:
+        return None
+
 
 @functools.cache
 def open_course(course_file: Path) -> tuple[Course, LiveReference | RecordedReference]:

@@ -46,6 +46,10 @@ class Reference(Protocol):
         """Folders a submission's process must not see (the reference, its cache)."""
         ...
 
+    def solution_file(self, module: str) -> Path | None:
+        """The reference solution's file, where this reference has the code (not a copy)."""
+        ...
+
 
 class LiveReference:
     """Runs the reference solutions in this process, remembering every outcome."""
@@ -92,6 +96,9 @@ class LiveReference:
         """The course folder around solutions/ (course.yml and .git too), and the cache."""
         course = self.solutions_dir.resolve().parent
         return [course] + ([self.cache] if self.cache is not None else [])
+
+    def solution_file(self, module: str) -> Path | None:
+        return self.solutions_dir / f"{module}.py"
 
     def _module(self, name: str) -> ModuleType:
         if name not in self._modules:

@@ -1,9 +1,17 @@
-"""Reporting: a table per module on the terminal, and Gradescope's results.json."""
+"""Reporting: a table per module on the terminal, and Gradescope's results.json.
+
+Feedback quotes submissions (their exception messages, their source lines), so no text
+that reaches a report is ever interpreted: on the terminal it goes into rich as `Text`,
+never parsed as markup, with its control characters shown escaped (`plain`); in
+Markdown its significant characters are escaped (`markdown_text`); results.json keeps
+it as it is, JSON's escaping being enough there.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,26 +20,43 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.results import GradeResult, ModuleResult
+from grader.results import GradeResult, ModuleResult, format_points, round_points
 
 MAX_OUTPUT_CHARS = 4000
+# Every C0 and C1 control character but tab and newline, as its escape: rich lets ESC and
+# CSI (\x9b) through to the terminal, where they clear, move, recolour or retitle it, and
+# drops a carriage return or backspace without a trace.
+_CONTROL_ESCAPES = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\t\n"
+}
+# What Markdown reads anywhere in a line: emphasis, code, links, strikethrough, math, and
+# the pipe that ends a table cell. An underscore inside a word is inert (CommonMark), so
+# function names keep theirs unescaped. HTML's own three go as entities, which every
+# renderer honours (not all take a backslash before `<`).
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*{}\[\]#|~$]|(?<![^\W_])_|_(?![^\W_])")
+_HTML_ENTITIES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
+# What starts a block at the start of a line: a list item ('-', '+', '1.', '1)') or the
+# rule under a setext heading ('=').
+_MARKDOWN_BLOCK_START = re.compile(r"^(\s*\d*)([-+=.)])")
 
 
-def print_report(result: GradeResult, console: Console) -> None:
-    """Prints one table per module and the total."""
+def print_report(result: GradeResult, console: Console, show_output: bool = False) -> None:
+    """Prints one table per module and the total; with `show_output`, what each function
+    printed under its rows."""
     for module in result.modules:
-        console.print(module_table(module))
+        console.print(module_table(module, show_output))
         console.print()
-    total = Text(
-        f"Total: {_points(result.score)} / {_points(result.max_score)} points", style="bold"
-    )
-    console.print(total)
+    console.print(plain(f"Total: {_scored(result.score, result.max_score)} points", "bold"))
+    if result.sandbox is not None:
+        console.print(plain(f"Sandbox: {result.sandbox.description}", "dim"))
 
 
-def module_table(module: ModuleResult) -> Table:
+def module_table(module: ModuleResult, show_output: bool = False) -> Table:
     table = Table(
-        title=f"{module.name}: {module.title}   {_points(module.score)} / "
-        f"{_points(module.max_score)}",
+        title=plain(
+            f"{module.name}: {module.title}   {_scored(module.score, module.max_score)}",
+            "table.title",
+        ),
         title_justify="left",
         expand=False,
     )
@@ -46,21 +71,43 @@ def module_table(module: ModuleResult) -> Table:
             # One cause failed every check (not implemented, an import error, a timeout).
             score, max_score = module.function_score(function)
             table.add_row(
-                function,
+                plain(function),
                 Text("✗ ", style="red") + Text(f"all {len(checks)} checks"),
-                f"{_points(score)}/{_points(max_score)}",
-                messages.pop(),
+                plain(_scored(score, max_score, "/")),
+                plain(messages.pop()),
             )
-            continue
-        for i, check in enumerate(checks):
-            mark = Text("✓ ", style="green") if check.passed else Text("✗ ", style="red")
-            table.add_row(
-                function if i == 0 else "",
-                mark + Text(check.check),
-                f"{_points(check.score)}/{_points(check.max_score)}",
-                "" if check.passed else check.message,
-            )
+        else:
+            for i, check in enumerate(checks):
+                mark = Text("✓ ", style="green") if check.passed else Text("✗ ", style="red")
+                table.add_row(
+                    plain(function if i == 0 else ""),
+                    mark + plain(check.check),
+                    plain(_scored(check.score, check.max_score, "/")),
+                    plain("" if check.passed else check.message),
+                )
+        output = module.outputs.get(function)
+        if show_output and output:
+            table.add_row("", plain("printed", "dim"), "", plain(output.rstrip(), "dim"))
     return table
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters, tab and newline apart, shown escaped (`\\x1b`), so
+    that text from a submission cannot clear, move, recolour or retitle a terminal."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """`text` for rich, as it reads: never parsed as markup, its control characters escaped."""
+    return Text(printable(text), style=style)
+
+
+def markdown_text(text: str) -> str:
+    """`text` for a line of Markdown, a table cell included, shown as it reads: no markup,
+    HTML, entity or line break of its own, its control characters escaped."""
+    text = " ".join(printable(text).split("\n")).translate(_HTML_ENTITIES)
+    text = _MARKDOWN_SPECIAL.sub(lambda special: "\\" + special[0], text)
+    return _MARKDOWN_BLOCK_START.sub(r"\1\\\2", text)
 
 
 def gradescope_results(result: GradeResult) -> dict[str, Any]:
@@ -68,19 +115,23 @@ def gradescope_results(result: GradeResult) -> dict[str, Any]:
     tests = [
         {
             "name": check.name,
-            "score": round(check.score, 4),
-            "max_score": round(check.max_score, 4),
+            "score": round_points(check.score),
+            "max_score": round_points(check.max_score),
             "status": "passed" if check.passed else "failed",
             "output": _cut(check.message),
         }
         for check in result.checks
     ]
-    return {
-        "score": round(result.score, 4),
+    data: dict[str, Any] = {
+        "score": round_points(result.score),
         "execution_time": round(result.elapsed_s, 1),
-        "output": f"{_points(result.score)} / {_points(result.max_score)} points",
+        "output": f"{_scored(result.score, result.max_score)} points",
         "tests": tests,
     }
+    if result.sandbox is not None:
+        # Gradescope ignores extra_data: for the instructor, how the submission was confined.
+        data["extra_data"] = {"sandbox": result.sandbox.mode, "sandbox_note": result.sandbox.why}
+    return data
 
 
 def write_json(result: GradeResult, path: Path) -> None:
@@ -100,8 +151,9 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _points(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
+def _scored(score: float, max_score: float, between: str = " / ") -> str:
+    """'3.5 / 4': a score out of its maximum."""
+    return f"{format_points(score)}{between}{format_points(max_score)}"
 
 
 def _cut(message: str) -> str:

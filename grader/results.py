@@ -1,8 +1,41 @@
-"""The results of grading: per check, per module and for a whole submission."""
+"""The results of grading: per check, per module and for a whole submission.
+
+Points are kept in hundredths: the manifest allocates each check a whole number of
+them, sums are taken in whole hundredths (so 0.1 + 0.2 is 0.3, and a function's checks
+add up to its points exactly), and every score is written by `format_points`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from grader.sandbox import Sandbox
+
+HUNDREDTHS = 100  # the unit of points: a score has at most two decimals
+
+
+def to_hundredths(points: float) -> int:
+    """`points` as a whole number of hundredths, to the nearest."""
+    return round(points * HUNDREDTHS)
+
+
+def round_points(points: float) -> float:
+    """`points` to the nearest hundredth: the float that prints with at most two decimals."""
+    return to_hundredths(points) / HUNDREDTHS
+
+
+def sum_points(values: Iterable[float]) -> float:
+    """The sum of point values, taken in whole hundredths so that no float noise
+    (22.999899999999997 for 23) gets in."""
+    return sum(map(to_hundredths, values)) / HUNDREDTHS
+
+
+def format_points(points: float) -> str:
+    """Points as every report writes them: at most two decimals, no trailing zeros
+    ('23', '3.5', '0.67')."""
+    # Through whole hundredths (an int), so that -0.001 reads '0', not '-0'.
+    return f"{round_points(points):.2f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -13,7 +46,7 @@ class CheckResult:
     score: float
     max_score: float
     passed: bool
-    message: str
+    message: str  # feedback, which may quote the submission: never read it as markup
 
     @property
     def name(self) -> str:
@@ -23,36 +56,43 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class ModuleResult:
+    """One module's checks; `outputs` is what the submission printed, per function (a
+    bounded head and tail of it, see grader.isolation)."""
+
     name: str
     title: str
     checks: tuple[CheckResult, ...]
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
-        return sum(c.score for c in self.checks)
+        return sum_points(c.score for c in self.checks)
 
     @property
     def max_score(self) -> float:
-        return sum(c.max_score for c in self.checks)
+        return sum_points(c.max_score for c in self.checks)
 
     def function_score(self, function: str) -> tuple[float, float]:
         """(score, max_score) of one function's checks."""
         mine = [c for c in self.checks if c.function == function]
-        return sum(c.score for c in mine), sum(c.max_score for c in mine)
+        return sum_points(c.score for c in mine), sum_points(c.max_score for c in mine)
 
 
 @dataclass(frozen=True)
 class GradeResult:
+    """A whole submission's results; `sandbox` says how it was confined (for the report)."""
+
     modules: tuple[ModuleResult, ...]
     elapsed_s: float
+    sandbox: Sandbox | None = None
 
     @property
     def score(self) -> float:
-        return sum(m.score for m in self.modules)
+        return sum_points(m.score for m in self.modules)
 
     @property
     def max_score(self) -> float:
-        return sum(m.max_score for m in self.modules)
+        return sum_points(m.max_score for m in self.modules)
 
     @property
     def checks(self) -> tuple[CheckResult, ...]:

@@ -48,7 +48,7 @@ def test_a_class_is_graded_summarized_and_resumed(tmp_path):
     assert scores["ada"] == pytest.approx(9) and 0 < scores["bob"] < 9
     assert scores["eve"] == 0 and scores["zed"] == 0
     assert [s.failed for s in graded if s.student == "zed"] == [True]
-    eve = json.loads((out / "eve" / "results.json").read_text())
+    eve = json.loads((out / "students" / "eve" / "results.json").read_text())
     checks = sum(len(f.checks) for f in course.module("toy").functions)
     assert len(eve["tests"]) == checks and "exited with status 0" in eve["tests"][0]["output"]
 
@@ -61,9 +61,9 @@ def test_a_class_is_graded_summarized_and_resumed(tmp_path):
     assert "- toy.double: values: 2 of 4 students" in summary
 
     # A second run grades nothing again; a changed submission is graded again.
-    stamp = (out / "ada" / "results.json").stat().st_mtime_ns
+    stamp = (out / "students" / "ada" / "results.json").stat().st_mtime_ns
     assert run_batch(course, submissions, out, workers=2) == []
-    assert (out / "ada" / "results.json").stat().st_mtime_ns == stamp
+    assert (out / "students" / "ada" / "results.json").stat().st_mtime_ns == stamp
     shutil.copy(TOY / "solutions" / "toy.py", submissions / "bob" / "toy.py")
     again = run_batch(course, submissions, out, workers=1)
     assert [(s.student, s.score) for s in again] == [("bob", pytest.approx(9))]
@@ -87,13 +87,13 @@ def test_a_killed_batch_resumes_without_regrading(tmp_path):
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
     deadline = time.monotonic() + 120
-    while not list(out.glob("*/results.json")) and time.monotonic() < deadline:
+    while not list(out.glob("students/*/results.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
     os.killpg(batch.pid, signal.SIGKILL)
     batch.wait()
-    finished = {p.parent.name for p in out.glob("*/results.json")}
+    finished = {p.parent.name for p in out.glob("students/*/results.json")}
     assert finished, "no student was graded before the kill"
-    for path in out.glob("*/results.json"):
+    for path in out.glob("students/*/results.json"):
         json.loads(path.read_text())  # never half-written
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
@@ -104,6 +104,25 @@ def test_a_killed_batch_resumes_without_regrading(tmp_path):
         if line.startswith("[")
     }
     assert graded_now == {"ada", "bob", "eve", "zed"} - finished
+    assert (out / "grades.csv").is_file() and (out / "summary.md").is_file()
+
+
+def test_odd_folder_names_neither_break_the_batch_nor_overwrite_its_outputs(tmp_path):
+    course = load_course(TOY / "course.yml")
+    submissions, out = tmp_path / "submissions", tmp_path / "grades"
+    names = ["grades.csv", "summary.md", "-rf", "with space", "ünïcødé", "students"]
+    for name in names:
+        (submissions / name).mkdir(parents=True)
+        shutil.copy(TOY / "solutions" / "toy.py", submissions / name / "toy.py")
+    # Links are not students: not to another student, nor to the course.
+    (submissions / "link-to-a-classmate").symlink_to(submissions / "-rf")
+    (submissions / "link-to-the-course").symlink_to(TOY)
+    graded = run_batch(course, submissions, out, workers=2)
+    assert sorted(s.student for s in graded) == sorted(names)
+    assert all(s.score == pytest.approx(9) for s in graded)
+    rows = list(csv.reader(write_grades(course, out).open()))
+    assert sorted(r[0] for r in rows[1:]) == sorted(names)
+    assert "6 students" in summarize(out)
     assert (out / "grades.csv").is_file() and (out / "summary.md").is_file()
 
 

@@ -172,13 +172,16 @@ def _token(process, module):
 
 
 def test_one_process_serves_every_module_until_a_crash(tmp_path):
+    from grader.intake import read_submission
     from grader.isolation import Failure, ImportFailure, SubmissionProcess
+    from grader.sandbox import JailLimits
 
     (tmp_path / "process_token.py").write_text(TOKEN_MODULE)
     (tmp_path / "first.py").write_text(TOKEN_READER)
     (tmp_path / "second.py").write_text(TOKEN_READER)
     (tmp_path / "broken.py").write_text("raise RuntimeError('top-level error')\n")
-    with SubmissionProcess(tmp_path, memory_mb=4096) as process:
+    submission = read_submission(tmp_path, ["process_token", "first", "second", "broken"])
+    with SubmissionProcess(submission, JailLimits(memory_mb=4096)) as process:
         assert process.load("first", 60) is None
         assert process.load("second", 60) is None
         shared = _token(process, "first")

@@ -1,0 +1,245 @@
+"""The grading process survives whatever a child sends, and prints never cost points.
+
+A submission controls its whole process, the protocol's end included: these tests send
+what a hostile child can (frames that declare huge arrays, nest deeply, fill memory;
+a process that stops itself; text that a terminal would read as markup) and assert the
+report stays complete, the run bounded and the honest functions' points kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from textwrap import dedent
+
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+from conftest import failed
+from hypothesis import HealthCheck, given, settings
+from test_security import difflearn
+
+from grader import engine
+from grader.isolation import Failure, OutputCapture
+from grader.probes import ErrorInfo, Outcome
+from grader.wire import Opaque
+
+HONEST = dedent("""
+    import jax
+    import jax.numpy as jnp
+
+    def cumulative_sum(xs):
+        def step(total, x):
+            return total + x, total + x
+
+        return jax.lax.scan(step, jnp.zeros((), xs.dtype), xs)[1]
+
+    def batched_dot(A, B):
+        return jax.vmap(jnp.dot)(A, B)
+    """)
+
+# The child's response pipe, as `python -c` numbers its arguments (grader.isolation).
+INJECT = """
+import os, sys, time
+
+def double(x):
+    fd = int(sys.argv[3])
+    frame = {frame}
+    os.write(fd, len(frame).to_bytes(8, "big") + frame)
+    time.sleep(60)
+"""
+HOSTILE_FRAMES = {
+    "an array declared [2**62, 4]": b'{"event": "results", "results": [{"value": {"t": "array", '
+    b'"dtype": "float32", "shape": [4611686018427387904, 4], "data": ""}}]}',
+    "a frame nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
+    "a result that is not a result": b'{"event": "results", "results": [1, 2, 3]}',
+    "not JSON": b"\xff\xfe garbage",
+}
+
+
+def assert_complete(result, toy_course) -> None:
+    expected = {(f.name, c.title) for f in toy_course.module("toy").functions for c in f.checks}
+    assert {(c.function, c.check) for c in result.checks} == expected
+
+
+@pytest.mark.parametrize("what", list(HOSTILE_FRAMES))
+def test_a_hostile_frame_fails_only_its_function(grade_toy, toy_course, what):
+    source = HONEST + INJECT.format(frame=repr(HOSTILE_FRAMES[what]))
+    started = time.monotonic()
+    result = grade_toy(source)
+    assert time.monotonic() - started < 60
+    assert_complete(result, toy_course)
+    messages = failed(result, "double").values()
+    assert messages and all("malformed" in m or "unexpected" in m for m in messages), messages
+    assert failed(result, "cumulative_sum") == {} and failed(result, "batched_dot") == {}
+
+
+def test_a_frame_of_64_mb_costs_the_grading_process_little_memory(grade_toy, toy_course):
+    grade_toy(HONEST)  # the reference's outcomes, computed before memory is measured
+    flood = "b'[' + b'{},' * (21 * 1024 * 1024) + b'{}]'"
+    source = HONEST + INJECT.replace("frame = {frame}", f"frame = {flood}")
+    tracemalloc.start()
+    try:
+        result = grade_toy(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_complete(result, toy_course)
+    assert all("malformed" in m for m in failed(result, "double").values())
+    # The frame itself, a copy or two of it; not the 1.6 GB its parsed objects would take.
+    assert peak < 400 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_a_process_that_stops_itself_costs_only_its_function(grade_toy, toy_course):
+    source = HONEST + dedent("""
+        import os, signal
+
+        def double(x):
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return 2.0 * x
+        """)
+    started = time.monotonic()
+    result = grade_toy(source)
+    assert time.monotonic() - started < 30
+    assert_complete(result, toy_course)
+    assert all("stopped itself" in m for m in failed(result, "double").values())
+    assert failed(result, "cumulative_sum") == {} and failed(result, "batched_dot") == {}
+
+
+def test_markup_in_an_exception_is_shown_as_it_reads(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "toy.py").write_text(
+        HONEST
+        + dedent("""
+        def double(x):
+            raise ValueError("[/oops] [green]green[/green] A[n]")
+        """)
+    )
+    out = tmp_path / "results.json"
+    run = difflearn("grade", str(submission), "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "[/oops] [green]green[/green] A[n]" in " ".join(run.stdout.split())
+    tests = json.loads(out.read_text())["tests"]
+    assert any("[/oops] [green]green[/green] A[n]" in t["output"] for t in tests)
+
+
+def test_prints_are_shown_with_show_output_and_cost_nothing(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "toy.py").write_text(
+        HONEST
+        + dedent("""
+        def double(x):
+            print("first line of double's output")
+            for _ in range(20):
+                print("x" * 1_000_000)
+            print("last line of double's output")
+            return 2.0 * x
+        """)
+    )
+    run = difflearn("grade", str(submission), "--show-output")
+    assert run.returncode == 0, run.stderr
+    assert "Total: 9 / 9 points" in run.stdout
+    assert "first line of double's output" in run.stdout
+    assert "last line of double's output" in run.stdout
+    assert "bytes of output not shown" in run.stdout
+    assert len(run.stdout) < 200_000
+
+
+def test_output_capture_keeps_a_bounded_head_and_tail():
+    capture = OutputCapture()
+    capture.feed(b"head" + b"." * 100_000)
+    capture.feed(b"." * 100_000 + b"tail")
+    text = capture.take()
+    assert text.startswith("head") and text.endswith("tail")
+    assert len(text) < 40_000 and "not shown" in text
+    assert capture.take() == ""  # each request starts afresh
+
+
+# What a child may answer, as the grading process decodes it.
+LEAVES = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.builds(Opaque, st.text(max_size=10)),
+    st.builds(
+        lambda shape, dtype: np.ones(shape, dtype=dtype),
+        st.lists(st.integers(0, 4), max_size=3).map(tuple),
+        st.sampled_from(["float32", "float64", "int32", "bool", "complex64"]),
+    ),
+)
+TREES = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+OUTCOMES = st.one_of(
+    st.builds(lambda v: Outcome(value=v), TREES),
+    st.builds(
+        lambda t, m: Outcome(error=ErrorInfo(types=[t], message=m)),
+        st.sampled_from(["ValueError", "NotImplementedError", "MemoryError", "[red]X"]),
+        st.text(max_size=40),
+    ),
+)
+
+
+class FakeProcess:
+    """A submission's process that answers each request with what hypothesis draws."""
+
+    def __init__(self, replies):
+        self.replies = replies
+        self.output = OutputCapture()
+        self.count = 0
+
+    def loaded(self, module: str) -> bool:
+        return True
+
+    def send(self, module, function, probes, harness=None) -> None:
+        self.count = len(probes)
+
+    def receive(self, time_limit):
+        reply = self.replies.draw(
+            st.one_of(
+                st.lists(OUTCOMES, min_size=self.count, max_size=self.count),
+                st.lists(OUTCOMES, max_size=3),
+                st.builds(Failure, st.just("crash"), st.text(max_size=20)),
+            )
+        )
+        return reply
+
+    def stop(self) -> None:
+        pass
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_whatever_a_child_answers_the_report_is_complete(toy_course, toy_reference, data):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from grader.report import print_report
+    from grader.results import GradeResult
+
+    module = toy_course.module("toy")
+    result = engine._grade_module(FakeProcess(data), module, toy_reference)
+    assert_complete(result, toy_course)
+    for check in result.checks:
+        assert 0 <= check.score <= check.max_score
+        assert check.passed or check.score == 0
+    print_report(
+        GradeResult(modules=(result,), elapsed_s=0.0),
+        Console(file=StringIO(), force_terminal=True, width=120),
+    )
