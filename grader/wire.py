@@ -264,8 +264,9 @@ class FrameReader:
         self._size: int | None = None  # of the payload, once its header is in
 
     def feed(self, data: bytes) -> Any:
-        """Adds `data`; returns the next whole message, or None while it is incomplete.
-        What follows a message waits for the next call (which may pass b"")."""
+        """Adds `data`; returns the next whole message, or None while it is incomplete
+        (a message `null` looks the same). What follows a message waits for the next
+        call, which may pass b"". After a WireError the stream is lost."""
         self._buffer += data
         if self._size is None:
             if len(self._buffer) < _HEADER.size:
@@ -315,7 +316,9 @@ def _depth(payload: bytes | bytearray, values: int, containers: int) -> int:
     unbalanced; in bytes operations, so a frame of 64 MB takes a fraction of a second."""
     # Escaped backslashes, then escaped quotes: then every quote left opens or closes
     # a string (or the text is not JSON, which json.loads finds out before nesting).
-    plain = payload.replace(b"\\\\", b"").replace(b'\\"', b"")
+    plain = payload
+    if b"\\" in plain:  # a bytearray's replace copies it even when nothing matches
+        plain = plain.replace(b"\\\\", b"").replace(b'\\"', b"")
     # Each value, and each key, is at most one string of two quotes.
     if plain.count(b'"') > 4 * values + 2:
         return MAX_DEPTH + 1

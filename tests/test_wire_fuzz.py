@@ -33,34 +33,77 @@ NUMBERS = (
 JSON_SCALARS = st.none() | NUMBERS | TRICKY_TEXT
 
 
-def _json_like(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+def _json_like(max_leaves: int) -> st.SearchStrategy[Any]:
     return st.recursive(
-        scalars,
+        JSON_SCALARS,
         lambda children: (
             st.lists(children, max_size=4) | st.dictionaries(TRICKY_TEXT, children, max_size=4)
         ),
-        max_leaves=15,
+        max_leaves=max_leaves,
     )
 
 
-def _node_like(children: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """Dicts that look like `encode`'s nodes, with fields right, wrong or missing."""
-    any_value = children | JSON_SCALARS
-    return st.fixed_dictionaries(
-        {"t": st.sampled_from(["none", "py", "str", "tuple", "list", "dict", "opaque", "array"])},
-        optional={
-            "v": any_value,
-            "type": any_value,
-            "items": st.lists(children, max_size=4) | any_value,
-            "keys": st.lists(TRICKY_TEXT, max_size=4) | any_value,
-            "dtype": st.sampled_from(sorted(wire.ALLOWED_DTYPES) + ["object", "<f4"]) | any_value,
-            "shape": st.lists(st.integers(-2, 2**64) | any_value, max_size=4),
-            "data": st.text(alphabet="AQgw+/=", max_size=16) | any_value,
-        },
+ANYTHING = _json_like(max_leaves=4)
+DTYPES = sorted(wire.ALLOWED_DTYPES)
+ARRAYS = hnp.arrays(
+    dtype=st.sampled_from(DTYPES).map(np.dtype),
+    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
+)
+# Small dimensions, and ones whose products overflow int64 or that NumPy refuses.
+DIMS = st.integers(0, 4) | st.sampled_from([-1, 2**31, 2**61 + 1, 2**62, 2**63, 2**64])
+# What to put in a field of an encoded array instead: likely troublemakers.
+ARRAY_SPOILS = st.one_of(
+    st.tuples(st.just("shape"), st.lists(DIMS, max_size=3)),
+    st.tuples(st.just("shape"), st.lists(st.just(1), min_size=30, max_size=70)),
+    st.tuples(st.just("dtype"), st.sampled_from([*DTYPES, "object", "<f4"])),
+    st.tuples(st.just("data"), st.text(alphabet="AQgw+/=", max_size=16)),
+)
+# And in any field of any node: anything (None removes the field).
+ANY_SPOILS = st.tuples(
+    st.sampled_from(["t", "v", "type", "items", "keys", "dtype", "shape", "data"]), ANYTHING
+)
+
+
+def _spoil(node: dict[str, Any], spoil: tuple[str, Any]) -> dict[str, Any]:
+    """`node` with one field replaced, or removed (by `None`)."""
+    field, value = spoil
+    spoiled = {k: v for k, v in node.items() if k != field}
+    return spoiled if value is None else {**spoiled, field: value}
+
+
+ENCODED_LEAVES = st.one_of(st.none(), NUMBERS, TRICKY_TEXT, ARRAYS, st.builds(object)).map(encode)
+LEAF_NODES = st.one_of(
+    ENCODED_LEAVES,
+    st.builds(_spoil, ARRAYS.map(encode), ARRAY_SPOILS),
+    st.builds(_spoil, ENCODED_LEAVES, ANY_SPOILS),
+    ANYTHING,
+)
+
+
+def _inner_nodes(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """List, tuple and dict nodes of `children`, maybe spoiled."""
+    kinds = st.sampled_from(["list", "tuple"])
+    nodes = st.builds(
+        lambda t, items: {"t": t, "items": items}, kinds, st.lists(children, max_size=4)
     )
+    nodes |= st.dictionaries(TRICKY_TEXT, children, max_size=4).map(
+        lambda d: {"t": "dict", "keys": list(d), "items": list(d.values())}
+    )
+    return nodes | st.builds(_spoil, nodes, ANY_SPOILS)
 
 
-TREES = st.recursive(JSON_SCALARS, lambda c: _node_like(c) | st.lists(c, max_size=3), max_leaves=12)
+def _nest(tree: Any, levels: int) -> Any:
+    for _ in range(levels):
+        tree = {"t": "list", "items": [tree]}
+    return tree
+
+
+# Encoded trees, spoiled here and there, some under thousands of levels of lists.
+TREES = st.builds(
+    _nest,
+    st.recursive(LEAF_NODES, _inner_nodes, max_leaves=8),
+    st.integers(0, 3) | st.integers(0, 1200),
+)
 
 
 @FUZZ
@@ -93,8 +136,12 @@ JSONISH_BYTES = st.text(alphabet='[]{}",:\\ 0123456789.eE-+tfnrulasNI\u00e9', ma
 )
 
 
+# Nesting deeper than the recursion limit, then anything.
+DEEP_BYTES = st.builds(lambda depth, tail: b"[" * depth + tail, st.integers(0, 3000), JSONISH_BYTES)
+
+
 @FUZZ
-@given(st.binary(max_size=2000) | JSONISH_BYTES, st.booleans())
+@given(st.binary(max_size=2000) | JSONISH_BYTES | DEEP_BYTES, st.booleans())
 def test_reading_any_bytes_gives_frames_or_a_wire_error(payload, framed):
     _read_all(_frame(payload) if framed else payload)
 
@@ -120,7 +167,7 @@ def _depth(value: Any) -> int:
 
 
 @FUZZ
-@given(_json_like(JSON_SCALARS), st.integers(0, wire.MAX_DEPTH + 10), st.booleans())
+@given(_json_like(max_leaves=10), st.integers(0, wire.MAX_DEPTH + 10), st.booleans())
 def test_a_frame_is_read_exactly_when_it_nests_at_most_max_depth(tree, wraps, in_dicts):
     for _ in range(wraps):
         tree = {'k"[\\': tree} if in_dicts else [tree, "]\\"]
@@ -133,10 +180,6 @@ def test_a_frame_is_read_exactly_when_it_nests_at_most_max_depth(tree, wraps, in
         assert _depth(tree) <= wire.MAX_DEPTH and back == tree
 
 
-ARRAYS = hnp.arrays(
-    dtype=st.sampled_from(sorted(wire.ALLOWED_DTYPES)).map(np.dtype),
-    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
-)
 LEAVES = (
     st.none()
     | st.booleans()
