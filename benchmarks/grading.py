@@ -8,7 +8,12 @@ Prints one Markdown table:
     child and no sandbox (trusted code only), in a fresh process with a warm cache;
   - `difflearn grade-batch` over N copies of the reference with 1 and 2 workers, warm.
 
+With `--against DIR` (another checkout of the course, e.g. `git worktree add /tmp/before
+HEAD~1`), it also grades solutions/ warm with DIR's grader, alternating runs with this
+one's, and prints the ratio: what a change costs, measured side by side.
+
 Run: python benchmarks/grading.py [--repeats 3] [--batch 40] [--modules bce ...]
+     [--against DIR] [--skip-batch]
 """
 
 from __future__ import annotations
@@ -51,10 +56,16 @@ for module in course.modules:
 """
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def grader_command(checkout: Path) -> list[str]:
+    """`difflearn` as another checkout's grader runs it (its own `grader` package)."""
+    run = f"import sys; sys.path.insert(0, {str(checkout)!r}); from grader.cli import main; "
+    return [sys.executable, "-c", run + "sys.exit(main())"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=40, help="submissions in the batch")
     parser.add_argument("--modules", nargs="*", default=[], help="default: the whole course")
+    parser.add_argument("--against", type=Path, help="another checkout to compare warm runs with")
+    parser.add_argument("--skip-batch", action="store_true", help="leave the batch rows out")
     args = parser.parse_args(argv)
     difflearn = shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
     selection = [flag for m in args.modules for flag in ("--module", m)]
@@ -73,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         warm = statistics.median(timed(grade, env) for _ in range(args.repeats))
         floor_command = [sys.executable, "-c", FLOOR, str(ROOT), *args.modules]
         floor = statistics.median(timed(floor_command, env) for _ in range(args.repeats))
+        against: list[tuple[float, float]] = []
+        if args.against is not None:
+            other = args.against.resolve()
+            other_env = {**env, "DIFFLEARN_CACHE_DIR": str(Path(scratch) / "other-cache")}
+            other_grade = [*grader_command(other), "grade", "solutions/", *selection]
+            timed(other_grade, other_env, cwd=other)  # its cold run
+            for _ in range(args.repeats):  # alternating, so both see the same machine
+                against.append((timed(grade, env), timed(other_grade, other_env, cwd=other)))
 
         submissions = Path(scratch) / "class"
         for i in range(args.batch):
@@ -81,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             for module in args.modules or [p.stem for p in (ROOT / "solutions").glob("*.py")]:
                 shutil.copy(ROOT / "solutions" / f"{module}.py", folder)
         batch = {}
-        for workers in (1, 2):
+        for workers in () if args.skip_batch else (1, 2):
             out = Path(scratch) / f"out{workers}"
             batch[workers] = timed(
                 [
@@ -113,10 +134,18 @@ def main(argv: list[str] | None = None) -> int:
             f"| batch of {args.batch}, {workers} worker(s) | {seconds:.1f} | "
             f"{args.batch / seconds:.2f} submissions/s |"
         )
-    print(
-        f"| 2 workers against 1 | | {batch[1] / batch[2]:.2f}x the throughput "
-        "(goal: at least 1.7x) |"
-    )
+    if batch:
+        print(
+            f"| 2 workers against 1 | | {batch[1] / batch[2]:.2f}x the throughput "
+            "(goal: at least 1.7x) |"
+        )
+    if against:
+        mine = statistics.median(a for a, _ in against)
+        theirs = statistics.median(b for _, b in against)
+        print(
+            f"| warm, {args.against}'s grader | {theirs:.1f} | this checkout takes "
+            f"{mine / theirs:.2f}x its time ({mine:.1f} s; runs alternated) |"
+        )
     return 0
 
 

@@ -120,7 +120,7 @@ def _run_pool(
         max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(str(course.path), str(pending[0].parent)),
+        initargs=(str(course.path), [str(p) for p in private_folders(pending[0].parent)]),
     ) as pool:
         futures: dict[Future[dict[str, Any]], Path] = {
             pool.submit(_grade_student, str(s)): s for s in pending
@@ -150,14 +150,25 @@ def _run_pool(
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(course_path: str, submissions: str) -> None:
+def private_folders(submissions: Path) -> list[Path]:
+    """What a student's process must not see besides the course: the whole class and,
+    in an nbgrader course (`submitted/` beside `source/`), the other stages' folders."""
+    folders = [submissions]
+    course = submissions.parent
+    if submissions.name == "submitted" or (course / "nbgrader_config.py").is_file():
+        stages = ("source", "release", "autograded", "feedback", "gradebook.db")
+        folders += [course / stage for stage in stages if (course / stage).exists()]
+    return folders
+
+
+def _init_worker(course_path: str, private: list[str]) -> None:
     from grader.manifest import load_course
     from grader.recorded import reference_for
 
     course = load_course(course_path)
     _worker["course"] = course
     _worker["reference"] = reference_for(course)
-    _worker["submissions"] = Path(submissions)
+    _worker["private"] = [Path(p) for p in private]
 
 
 def _grade_student(folder: str) -> dict[str, Any]:
@@ -166,10 +177,7 @@ def _grade_student(folder: str) -> dict[str, Any]:
     try:
         # The other students' folders are hidden from this one's process.
         result = grade(
-            _worker["course"],
-            Path(folder),
-            _worker["reference"],
-            hidden=[_worker["submissions"]],
+            _worker["course"], Path(folder), _worker["reference"], hidden=_worker["private"]
         )
     except UsageError as error:
         return _failure(str(error))

@@ -161,8 +161,11 @@ def _read_file(
         if raw is None:
             return f"{origin} is larger than {_size(max_bytes)}"
     except OSError as error:
-        if error.errno == errno.ELOOP:
-            return f"{origin} is a symbolic link; submit the file itself"
+        # O_NOFOLLOW says ELOOP for a linked file and O_DIRECTORY ENOTDIR for a linked folder.
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            linked = _linked_part(root, parts)
+            if linked:
+                return f"{linked} is a symbolic link; submit the file itself"
         return f"{origin} cannot be read: {error.strerror}"
     finally:
         for fd in reversed(opened):
@@ -174,6 +177,20 @@ def _read_file(
         except UsageError as error:  # a broken notebook fails at import, as a module would
             source = f"raise ImportError({str(error)!r})\n".encode()
     return SubmittedModule(name=name, origin=origin, raw=raw, source=source)
+
+
+def _linked_part(root: int | Path, parts: tuple[str, ...]) -> str:
+    """The first part of `parts` that is a symbolic link ('' if none is)."""
+    for i in range(1, len(parts) + 1):
+        path = "/".join(parts[:i])
+        try:
+            at = root if isinstance(root, int) else None
+            info = os.lstat(path if at is not None else Path(root) / path, dir_fd=at)
+        except OSError:
+            return ""
+        if stat.S_ISLNK(info.st_mode):
+            return path
+    return ""
 
 
 def _open(name: str, folder: int, directory: bool) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.notebooks import as_module, is_grader_cell
+from grader.results import format_points
 
 _cells: dict[Any, str] = {}
 _tracking = False
@@ -67,8 +68,8 @@ def check(module: str, function: str, course_file: str = "course.yml") -> float 
     score, max_score = result.function_score(function)
     for item in result.checks:
         print(f"{'✓' if item.passed else '✗'} {item.check}: {item.message}")
-    summary = f"{module}.{function}: {score:g} of {max_score:g} points"
+    summary = f"{module}.{function}: {format_points(score)} of {format_points(max_score)} points"
     if score <= 0:
         raise CheckFailed(summary)
     print(summary)
-    return None if score >= max_score else round(score, 4)
+    return None if score >= max_score else score

@@ -93,9 +93,12 @@ class LiveReference:
         return {"jax": jax, "jnp": jnp, "np": np, **vars(self._module(module))}
 
     def private_paths(self) -> list[Path]:
-        """The course folder around solutions/ (course.yml and .git too), and the cache."""
+        """The course folder around solutions/ (course.yml too), the git work tree that
+        holds it (its .git has the solutions' history), and the cache."""
         course = self.solutions_dir.resolve().parent
-        return [course] + ([self.cache] if self.cache is not None else [])
+        repository = next((p for p in (course, *course.parents) if (p / ".git").exists()), None)
+        folders = [course] if repository is None else [course, repository]
+        return folders + ([self.cache] if self.cache is not None else [])
 
     def solution_file(self, module: str) -> Path | None:
         return self.solutions_dir / f"{module}.py"

@@ -107,15 +107,21 @@ def test_a_process_that_stops_itself_costs_only_its_function(grade_toy, toy_cour
     assert failed(result, "cumulative_sum") == {} and failed(result, "batched_dot") == {}
 
 
+def submission_folder(tmp_path, double: str):
+    """A folder with toy.py: the honest functions and this `double`."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "toy.py").write_text(HONEST + dedent(double))
+    return folder
+
+
 def test_markup_in_an_exception_is_shown_as_it_reads(tmp_path):
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    (submission / "toy.py").write_text(
-        HONEST
-        + dedent("""
+    submission = submission_folder(
+        tmp_path,
+        """
         def double(x):
             raise ValueError("[/oops] [green]green[/green] A[n]")
-        """)
+        """,
     )
     out = tmp_path / "results.json"
     run = difflearn("grade", str(submission), "--json", str(out))
@@ -126,18 +132,16 @@ def test_markup_in_an_exception_is_shown_as_it_reads(tmp_path):
 
 
 def test_prints_are_shown_with_show_output_and_cost_nothing(tmp_path):
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    (submission / "toy.py").write_text(
-        HONEST
-        + dedent("""
+    submission = submission_folder(
+        tmp_path,
+        """
         def double(x):
             print("first line of double's output")
-            for _ in range(20):
+            for _ in range(50):
                 print("x" * 1_000_000)
             print("last line of double's output")
             return 2.0 * x
-        """)
+        """,
     )
     run = difflearn("grade", str(submission), "--show-output")
     assert run.returncode == 0, run.stderr

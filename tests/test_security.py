@@ -159,25 +159,3 @@ def test_holding_ten_gigabytes_fails_on_memory(grade_toy, toy_course, honest_sco
     result = grade_attack(grade_toy, toy_course, honest_score, attack)
     messages = [c.message for c in result.checks if c.function == "double"]
     assert all("ran out of memory" in m for m in messages), messages
-
-
-def test_a_flood_of_output_is_cut_and_the_report_stays_small(tmp_path):
-    submission = tmp_path / "submission"
-    submission.mkdir()
-    (submission / "toy.py").write_text(
-        HONEST
-        + dedent("""
-        def double(x):
-            for _ in range(100):
-                print("x" * 1_000_000)
-            return 2.0 * x
-        """)
-    )
-    out = tmp_path / "results.json"
-    run = difflearn("grade", str(submission), "--json", str(out))
-    assert run.returncode == 0, run.stderr
-    assert out.stat().st_size < 1_000_000
-    results = json.loads(out.read_text())
-    double = [t for t in results["tests"] if t["name"].startswith("toy.double")]
-    assert double and all("output limit" in t["output"] for t in double)
-    assert len(run.stdout) < 100_000

@@ -104,7 +104,14 @@ def current_sandbox() -> Sandbox:
     # A uid of its own per submission needs root, and a Python other users can run.
     unreachable = _python_unreachable() if root else ""
     uids = root and not unreachable
-    problem = bubblewrap.problem(uid=_probe_uid() if uids else None)
+    if uids:
+        account = accounts.acquire()  # held while bwrap is tried as its uid
+        try:
+            problem = bubblewrap.problem(uid=account.uid)
+        finally:
+            account.release()
+    else:
+        problem = bubblewrap.problem()
     if wanted == "bubblewrap" and problem:
         raise UsageError(f"{ENV_VAR}=bubblewrap, but bubblewrap cannot run here: {problem}")
     if wanted in ("auto", "bubblewrap") and not problem:
@@ -118,16 +125,15 @@ def current_sandbox() -> Sandbox:
         raise UsageError(f"{ENV_VAR}=user, but {unreachable}")
     if wanted in ("auto", "user") and uids:
         return Sandbox("user", why=forced or problem, uids=True)
+    if root and wanted == "auto":
+        # Children would run as root: refuse rather than fall back silently.
+        raise UsageError(
+            f"as root, grading needs bubblewrap or a uid of its own per submission: "
+            f"{problem}; and {unreachable}. Install bubblewrap, or set "
+            f"{ENV_VAR}=none to run submissions as root, unconfined"
+        )
     why = forced or "; ".join(filter(None, [problem, unreachable]))
     return Sandbox("none", why=why)
-
-
-def _probe_uid() -> int:
-    account = accounts.acquire()
-    try:
-        return account.uid
-    finally:
-        account.release()
 
 
 def _python_unreachable() -> str:
@@ -301,7 +307,15 @@ def close_to_others(folders: Sequence[Path]) -> None:
     their other entries are closed one by one."""
     keep = [p.resolve() for p in bubblewrap.runtime_folders()]
     for folder in folders:
-        _close(folder.resolve(), keep)
+        folder = folder.resolve()
+        if len(folder.parts) < 3:
+            # "/" or a top-level folder (/tmp, /usr, /home): closing it would lock every
+            # other user out of the system; what is hidden must lie deeper.
+            raise UsageError(
+                f"refusing to close {folder} to other users, as the user sandbox would: "
+                "it is a top-level folder; keep the course and submissions deeper"
+            )
+        _close(folder, keep)
 
 
 def _close(folder: Path, keep: list[Path]) -> None:
