@@ -139,18 +139,26 @@ def _child_cache(specs: Sequence[ModuleSpec], reference: Reference) -> ChildCach
     trusted = cache_dir(CHILDREN)
     if trusted is None:
         return ChildCache()
-    files = [p for p in solutions if p is not None]
-    version = course_version(files, repr(specs), __version__, _jax_version())
-    stamp = trusted / f".warm-{version}"
-    if not stamp.exists():
+    # One stamp per module's version: grading another selection of modules warms only
+    # those not warmed yet.
+    stamps = {
+        module.name: trusted / f".warm-{module.name}-"
+        f"{course_version([path], repr(module), __version__, _jax_version())}"
+        for module, path in zip(specs, solutions, strict=True)
+        if path is not None
+    }
+    if not all(stamp.exists() for stamp in stamps.values()):
         with warm_lock(trusted):
-            if not stamp.exists():
+            cold = [m for m in specs if not stamps[m.name].exists()]
+            if cold:
                 # The reference, graded as a submission: what its child compiles is trusted.
-                warm = read_submission(files[0].parent, [m.name for m in specs])
+                folder = reference.solution_file(cold[0].name).parent  # type: ignore[union-attr]
+                warm = read_submission(folder, [m.name for m in cold])
                 _grade_submission(
-                    warm, specs, reference, None, None, cache=ChildCache(trusted, promote=True)
+                    warm, cold, reference, None, None, cache=ChildCache(trusted, promote=True)
                 )
-                stamp.touch()
+                for module in cold:
+                    stamps[module.name].touch()
     return ChildCache(seed=trusted)
 
 

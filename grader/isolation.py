@@ -45,6 +45,7 @@ TAIL_IN_FEEDBACK = 2000
 WALL_FACTOR = 3.0  # the wall-clock bound, as a multiple of a request's CPU limit
 WALL_MARGIN_S = 10.0
 POLL_S = 0.25
+DRAIN_READS = 256  # of 64 KB each, at most, between two looks at the clock
 IDLE_CPU_S = 0.02  # CPU seconds per poll below which a tree counts as idle
 PIPE_BYTES = 1024 * 1024  # most requests fit whole, so a write rarely waits for the child
 # The child runs this grader package, loaded by its path: whatever `grader` another
@@ -325,13 +326,14 @@ class SubmissionProcess:
         next_check = time.monotonic() + POLL_S
         last_cpu = self._cpu_at_send
         timed_out = (
-            f"timed out after {time_limit:g} s while {doing} "
+            f"timed out after {time_limit:g} s of CPU time while {doing} "
             "(an infinite loop, or far too much work?)"
         )
         while True:
             poller = select.poll()
             poller.register(self._response_fd, select.POLLIN)
-            poller.register(self._output_fd, select.POLLIN)
+            if self._output_fd >= 0:
+                poller.register(self._output_fd, select.POLLIN)
             if self._pending:
                 poller.register(self._request_fd, select.POLLOUT)
             now = time.monotonic()
@@ -341,14 +343,20 @@ class SubmissionProcess:
                 elif fd == self._request_fd:
                     self._write_some()
                 elif fd == self._response_fd:
-                    frame = self._read_response()
+                    frame = self._read_response(doing)
                     if frame is not None:
                         self._drain_output()
                         return frame
             now = time.monotonic()
             if now >= wall_deadline:
                 self.stop()
-                return Failure("timeout", timed_out + " (wall clock)")
+                wall = WALL_FACTOR * time_limit + WALL_MARGIN_S
+                return Failure(
+                    "timeout",
+                    f"timed out after {wall:g} s of waiting while {doing}, with less than "
+                    f"{time_limit:g} s of CPU time used (waiting for something that never "
+                    "comes, such as input or a sleep?)",
+                )
             if now >= next_check:
                 next_check = now + POLL_S
                 usage = self.jail.usage(process.pid)
@@ -362,7 +370,10 @@ class SubmissionProcess:
                         "crash", f"the submission's process stopped itself (SIGSTOP) while {doing}"
                     )
                 last_cpu = usage.cpu_s
-                if usage.memory_bytes > self.limits.memory_mb * 1024 * 1024:
+                # A cgroup bounds memory itself (its count includes the page cache, which
+                # the kernel reclaims); without one, the tree's resident memory is watched.
+                limit = self.limits.memory_mb * 1024 * 1024
+                if self.jail.cgroup is None and usage.memory_bytes > limit:
                     self.stop()
                     return Failure(
                         "crash",
@@ -370,7 +381,7 @@ class SubmissionProcess:
                         f"more than {self.limits.memory_mb} MB",
                     )
 
-    def _read_response(self) -> dict[str, Any] | Failure | None:
+    def _read_response(self, doing: str) -> dict[str, Any] | Failure | None:
         """A whole frame, a Failure, or None while a frame is incomplete."""
         try:
             data = os.read(self._response_fd, 1 << 20)
@@ -379,7 +390,7 @@ class SubmissionProcess:
         except OSError:
             data = b""
         if not data:
-            return Failure("crash", self._describe_exit())
+            return Failure("crash", self._describe_exit(doing))
         try:
             frame = self._reader.feed(data)
         except WireError as error:
@@ -393,16 +404,23 @@ class SubmissionProcess:
         return frame
 
     def _drain_output(self) -> None:
-        while self._output_fd >= 0:
+        """Reads what is in the output pipe now; bounded, for a child still printing."""
+        for _ in range(DRAIN_READS):
+            if self._output_fd < 0:
+                return
             try:
                 data = os.read(self._output_fd, 1 << 16)
-            except (BlockingIOError, OSError):
+            except BlockingIOError:
                 return
-            if not data:
+            except OSError:
+                data = b""
+            if not data:  # every writer closed it: nothing more can come
+                os.close(self._output_fd)
+                self._output_fd = -1
                 return
             self.output.feed(data)
 
-    def _describe_exit(self) -> str:
+    def _describe_exit(self, doing: str) -> str:
         process = self._process
         code = None
         if process is not None:
@@ -427,7 +445,7 @@ class SubmissionProcess:
             what = f"exited with status {code} (a call to sys.exit() or os._exit()?)"
         else:
             what = "stopped answering"
-        message = f"the submission's process {what}"
+        message = f"the submission's process {what} while {doing}"
         if tail:
             message += f"; its last output: {tail}"
         return message
@@ -437,15 +455,14 @@ class SubmissionProcess:
         process, self._process = self._process, None
         self._loaded.clear()
         self._pending = b""
+        self.jail.kill(process.pid if process is not None else None)
+        self._drain_output()  # what it printed last, for the feedback
         for name in ("_request_fd", "_response_fd", "_output_fd"):
             fd = getattr(self, name)
             if fd >= 0:
-                if name == "_output_fd":
-                    self._drain_output()
                 with contextlib.suppress(OSError):
                     os.close(fd)
                 setattr(self, name, -1)
-        self.jail.kill(process.pid if process is not None else None)
         if process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)

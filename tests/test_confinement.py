@@ -18,8 +18,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, TOY
+from test_security import difflearn
 
 from grader import cache
 from grader.batch import results_file, run_batch
@@ -796,18 +795,6 @@ def test_a_cpu_burning_classmate_costs_nobody_points(
 
 
 # --- what the child prints --------------------------------------------------------------
-
-
-def difflearn(*args: str) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
-    return subprocess.run(
-        [executable, *args, "--course", str(TOY / "course.yml")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_printing_50_megabytes_costs_no_points(

@@ -247,3 +247,75 @@ def test_whatever_a_child_answers_the_report_is_complete(toy_course, toy_referen
         GradeResult(modules=(result,), elapsed_s=0.0),
         Console(file=StringIO(), force_terminal=True, width=120),
     )
+
+
+STOPPER = """
+import os, signal, threading
+
+def stop_soon(x):
+    # Stops the whole process a moment after answering: before it reads the next request.
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGSTOP)).start()
+    return x
+
+def echo(x):
+    return x
+"""
+
+
+def test_a_large_request_to_a_stopped_process_does_not_block(tmp_path):
+    from grader.intake import read_submission
+    from grader.isolation import SubmissionProcess
+    from grader.probes import Probe
+    from grader.sandbox import JailLimits
+
+    (tmp_path / "stopper.py").write_text(STOPPER)
+    submission = read_submission(tmp_path, ["stopper"])
+    with SubmissionProcess(submission, JailLimits(memory_mb=4096)) as process:
+        assert process.load("stopper", 60) is None
+        process.send("stopper", "stop_soon", [Probe(kind="call", args=(np.zeros(1),))])
+        assert not isinstance(process.receive(30), Failure)
+        time.sleep(1.0)
+        # 16 MB: far more than a pipe holds, so a blocking write would wait forever.
+        started = time.monotonic()
+        big = np.zeros(4 * 1024 * 1024, dtype=np.float32)
+        process.send("stopper", "echo", [Probe(kind="call", args=(big,))])
+        reply = process.receive(5)
+        assert time.monotonic() - started < 10
+        assert isinstance(reply, Failure) and "stopped itself" in reply.message
+
+
+class ReferenceProcess(FakeProcess):
+    """A submission's process that answers exactly as the reference does."""
+
+    def __init__(self, reference) -> None:
+        super().__init__(None)
+        self.reference = reference
+
+    def send(self, module, function, probes, harness=None) -> None:
+        keyed = {str(i): probe for i, probe in enumerate(probes)}
+        self.answers = list(self.reference.outcomes(module, function, keyed, harness).values())
+
+    def receive(self, time_limit):
+        return self.answers
+
+
+def test_a_grader_bug_in_one_function_fails_that_function_only(
+    toy_course, toy_reference, monkeypatch
+):
+    from grader.checks import GradientsCheck
+
+    def broken(self, expected, actual):
+        raise RuntimeError("a bug in the grader")
+
+    module = toy_course.module("toy")
+    honest = engine._grade_module(ReferenceProcess(toy_reference), module, toy_reference)
+    assert honest.score == honest.max_score  # the fake answers as the reference does
+    monkeypatch.setattr(GradientsCheck, "judge_outcomes", broken)
+    result = engine._grade_module(ReferenceProcess(toy_reference), module, toy_reference)
+    assert_complete(result, toy_course)
+    assert all(
+        "the grader itself failed" in c.message and "RuntimeError" in c.message
+        for c in result.checks
+        if c.function == "double"
+    )
+    assert failed(result, "cumulative_sum") == {} and failed(result, "batched_dot") == {}

@@ -54,7 +54,8 @@ def grade_attack(grade_toy, toy_course, honest_score, attack: str):
     return result
 
 
-def difflearn(*args: str) -> subprocess.CompletedProcess[str]:
+def difflearn(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`difflearn ARGS --course toy/course.yml`, run from the repository."""
     executable = shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
     return subprocess.run(
         [executable, *args, "--course", str(TOY / "course.yml")],
@@ -63,6 +64,7 @@ def difflearn(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
         check=False,
+        env=env,
     )
 
 
