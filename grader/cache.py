@@ -40,6 +40,7 @@ REFERENCE = "reference"
 CHILDREN = "children"
 SUBMISSIONS = "submissions"
 SEED_ENV = "DIFFLEARN_CACHE_SEED"
+LAYOUT = "keys-without-paths"  # part of a warm layer's version: a new layout warms again
 
 
 def cache_base() -> Path | None:
@@ -75,6 +76,9 @@ def jax_cache_environment(folder: Path | None) -> dict[str, str]:
         "JAX_COMPILATION_CACHE_DIR": str(folder),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+        # XLA's own caches live below the cache folder, and their paths enter every key:
+        # off, a program has the same key in every submission's private folder.
+        "JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES": "none",
     }
 
 
@@ -87,6 +91,7 @@ def enable_in_this_process(folder: Path | None) -> None:
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
 
 
 @dataclass(frozen=True)

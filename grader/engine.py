@@ -15,6 +15,7 @@ from pathlib import Path
 from grader import __version__
 from grader.cache import (
     CHILDREN,
+    LAYOUT,
     SUBMISSIONS,
     ChildCache,
     cache_base,
@@ -143,7 +144,7 @@ def _child_cache(specs: Sequence[ModuleSpec], reference: Reference) -> ChildCach
     # those not warmed yet.
     stamps = {
         module.name: trusted / f".warm-{module.name}-"
-        f"{course_version([path], repr(module), __version__, _jax_version())}"
+        f"{course_version([path], repr(module), __version__, LAYOUT, _jax_version())}"
         for module, path in zip(specs, solutions, strict=True)
         if path is not None
     }
