@@ -22,7 +22,6 @@ from rich.text import Text
 
 from grader.results import GradeResult, ModuleResult, format_points, round_points
 
-MAX_OUTPUT_CHARS = 4000
 # Every C0 and C1 control character but tab and newline, as its escape: rich lets ESC and
 # CSI (\x9b) through to the terminal, where they clear, move, recolour or retitle it, and
 # drops a carriage return or backspace without a trace.
@@ -118,7 +117,7 @@ def gradescope_results(result: GradeResult) -> dict[str, Any]:
             "score": round_points(check.score),
             "max_score": round_points(check.max_score),
             "status": "passed" if check.passed else "failed",
-            "output": _cut(check.message),
+            "output": check.message,
         }
         for check in result.checks
     ]
@@ -154,9 +153,3 @@ def atomic_write(path: Path, text: str) -> None:
 def _scored(score: float, max_score: float, between: str = " / ") -> str:
     """'3.5 / 4': a score out of its maximum."""
     return f"{format_points(score)}{between}{format_points(max_score)}"
-
-
-def _cut(message: str) -> str:
-    if len(message) <= MAX_OUTPUT_CHARS:
-        return message
-    return message[:MAX_OUTPUT_CHARS] + " ... (cut)"

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from grader.sandbox import Sandbox
 
 HUNDREDTHS = 100  # the unit of points: a score has at most two decimals
+MAX_MESSAGE_CHARS = 4000  # feedback quotes a submission's output: a bound for every report
+
+
+def cut_message(message: str) -> str:
+    """Feedback at most MAX_MESSAGE_CHARS long, marked where it was cut."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[:MAX_MESSAGE_CHARS] + " ... (cut)"
 
 
 def to_hundredths(points: float) -> int:
@@ -47,6 +55,9 @@ class CheckResult:
     max_score: float
     passed: bool
     message: str  # feedback, which may quote the submission: never read it as markup
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", cut_message(self.message))
 
     @property
     def name(self) -> str:

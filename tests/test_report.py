@@ -206,3 +206,13 @@ def test_the_batch_progress_bar_shows_names_plainly(tmp_path, monkeypatch):
     output = terminal.getvalue()
     assert "\x1b[2J" not in output and r"\x1b[2J" in output
     assert "# [/oops] summary" in output
+
+
+def test_feedback_is_bounded_in_every_report():
+    from grader.results import MAX_MESSAGE_CHARS, CheckResult
+
+    huge = CheckResult(
+        "toy", "double", "values", 0.0, 1.0, False, "expected {" + "'k': 1, " * 10**5
+    )
+    assert len(huge.message) <= MAX_MESSAGE_CHARS + len(" ... (cut)")
+    assert huge.message.endswith("(cut)")
