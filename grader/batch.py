@@ -181,7 +181,7 @@ def _grade_student(folder: str) -> dict[str, Any]:
         )
     except UsageError as error:
         return _failure(str(error))
-    data = gradescope_results(result)
+    data = gradescope_results(result, _worker["course"].gradescope)
     data["difflearn"] = {
         "modules": {m.name: [m.score, m.max_score] for m in result.modules},
         "max_score": result.max_score,

@@ -100,8 +100,11 @@ class Check:
 
     @property
     def cases(self) -> list[Inputs]:
-        """The inputs the check runs on: the cases, or the hidden cases of a hidden check."""
-        return self.inputs.hidden_cases if self.spec.hidden else self.inputs.cases
+        """The inputs the check runs on: the hidden cases of a hidden check; otherwise the
+        cases, then the unseen ones where the grader has the reference (see inputs)."""
+        if self.spec.hidden:
+            return self.inputs.hidden_cases
+        return self.inputs.cases + self.inputs.unseen_cases
 
     @property
     def extreme(self) -> Inputs:
@@ -125,8 +128,23 @@ class Check:
     def _where(self, inputs: Inputs, index: int | None = None) -> str:
         if index is None:
             return f"on the inputs ({inputs.describe()})"
+        if inputs.unseen:
+            return f"an unseen case ({inputs.describe()})"
+        shown = [c for c in self.cases if not c.unseen]
         hidden = "hidden " if self.spec.hidden else ""
-        return f"{hidden}case {index + 1} of {len(self.cases)} ({inputs.describe()})"
+        return f"{hidden}case {index + 1} of {len(shown)} ({inputs.describe()})"
+
+    def _failed(self, inputs: Inputs, index: int | None, detail: str) -> Verdict:
+        """A failure on `inputs`. On a hidden or unseen case it names the check and the
+        sizes only: inputs, expected or received values would let an answer be
+        hard-coded."""
+        if inputs.secret:
+            return Verdict(
+                False,
+                f"{self._where(inputs, index)}: '{self.title}' fails there (what was given, "
+                "expected and received is not shown for cases kept from students)",
+            )
+        return Verdict(False, f"{self._where(inputs, index)}: {detail}")
 
 
 class ShapeCheck(Check):
@@ -140,7 +158,7 @@ class ShapeCheck(Check):
             key = f"call/{inputs.label}"
             mismatch = structure_mismatch(expected[key].value, actual[key].value)
             if mismatch:
-                return Verdict(False, f"{self._where(inputs, i)}: {mismatch}")
+                return self._failed(inputs, i, mismatch)
         return Verdict(True, "every output has the expected structure, shape and dtype")
 
 
@@ -166,7 +184,7 @@ class ValuesCheck(Check):
             expected, actual, self.function.tolerance, inputs.case, path
         )
         if mismatch:
-            return Verdict(False, f"{self._where(inputs, index)}: {mismatch}")
+            return self._failed(inputs, index, mismatch)
         return None
 
 
@@ -316,11 +334,11 @@ class OutcomeCheck(Check):
             key = f"call/{inputs.label}"
             mismatch = structure_mismatch(expected[key].value, actual[key].value)
             if mismatch:
-                return Verdict(
-                    False,
-                    f"{self._where(inputs, i)}: {mismatch} (only outputs with the structure, "
-                    f"shapes and dtypes of the reference's are judged for "
-                    f"'{self.spec.parameter.title}')",
+                return self._failed(
+                    inputs,
+                    i,
+                    f"{mismatch} (only outputs with the structure, shapes and dtypes of the "
+                    f"reference's are judged for '{self.spec.parameter.title}')",
                 )
         of = eval(self.spec.parameter.of, dict(self.inputs.namespace))
         for i, inputs in enumerate(self.cases):
@@ -328,15 +346,16 @@ class OutcomeCheck(Check):
             try:
                 mine = np.asarray(of(actual[key].value, *inputs.args))
             except Exception as error:
-                return Verdict(
-                    False,
-                    f"{self._where(inputs, i)}: the outputs cannot be used "
-                    f"as the exercise asks ({type(error).__name__}: {error})",
+                return self._failed(
+                    inputs,
+                    i,
+                    "the outputs cannot be used as the exercise asks "
+                    f"({type(error).__name__}: {error})",
                 )
             theirs = np.asarray(of(expected[key].value, *inputs.args))
             verdict = self.compare(mine, theirs)
             if verdict is not None:
-                return Verdict(False, f"{self._where(inputs, i)}: {verdict}")
+                return self._failed(inputs, i, verdict)
         return Verdict(True, self.success)
 
     success = "as expected"
@@ -442,9 +461,11 @@ def make_checks(
     module: str,
     namespace: Mapping[str, Any],
     recorded: Mapping[str, tuple[Any, ...]] | None = None,
+    unseen: bool = True,
 ) -> list[Check]:
-    """The checks of one function, sharing one set of inputs (`recorded` ones, if given)."""
-    inputs = FunctionInputs(function, module, namespace, recorded)
+    """The checks of one function, sharing one set of inputs (`recorded` ones, if given;
+    with the unseen cases unless `unseen` is False, as for a release's recording)."""
+    inputs = FunctionInputs(function, module, namespace, recorded, unseen)
     return [CHECKS[spec.kind](spec, inputs) for spec in function.checks]
 
 

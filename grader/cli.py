@@ -247,7 +247,7 @@ def run_grade(args: argparse.Namespace) -> int:
         result = grade(course, path, reference, modules)
     print_report(result, console, show_output=args.show_output)
     if args.json is not None:
-        write_json(result, args.json)
+        write_json(result, args.json, course.gradescope)
     return 0
 
 

@@ -273,19 +273,21 @@ def _judge(check: Check, expected: dict[str, Outcome], actual: dict[str, Outcome
 def _score(
     module: ModuleSpec, function: FunctionSpec, checks: list[Check], verdicts: list[Verdict]
 ) -> list[CheckResult]:
-    """Points per check; checks other than shape and values need the (visible) values
-    right, so that a student copy, which has no hidden checks, gates as the grader does."""
-    values_passed = all(
+    """Points per check; checks other than shape need the gate (values, or a fit's
+    objective) passed first, its hidden checks apart, so that a student copy, which has no
+    hidden checks, gates as the grader does."""
+    gate_passed = all(
         v.passed
         for c, v in zip(checks, verdicts, strict=True)
-        if c.spec.kind == "values" and not c.spec.hidden
+        if c.spec.kind == function.gate and not c.spec.hidden
     )
+    gate_title = next((c.title for c in checks if c.spec.kind == function.gate), "")
     results = []
     for check, verdict in zip(checks, verdicts, strict=True):
         passed, message = verdict.passed, verdict.message
-        if passed and check.spec.gated and not values_passed:
+        if passed and function.gated(check.spec) and not gate_passed:
             passed = False
-            message = f"{message}, but this check earns points only once 'values' passes"
+            message = f"{message}, but this check earns points only once '{gate_title}' passes"
         max_score = function.check_points(check.spec)
         results.append(
             CheckResult(
@@ -296,6 +298,7 @@ def _score(
                 max_score=max_score,
                 passed=passed,
                 message=message,
+                hidden=check.spec.hidden,
             )
         )
     return results

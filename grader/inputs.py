@@ -27,6 +27,7 @@ from grader.manifest import (
 )
 
 HIDDEN_LABEL = "hidden"
+UNSEEN_LABEL = "unseen"  # drawn from the hidden seed too, like the visible cases otherwise
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,15 @@ class Inputs:
     case: Mapping[str, Any]
     args: tuple[Any, ...]
 
+    @property
+    def unseen(self) -> bool:
+        return self.label.startswith(UNSEEN_LABEL)
+
+    @property
+    def secret(self) -> bool:
+        """Drawn from the seed a student copy lacks: a hidden or an unseen case."""
+        return self.unseen or self.label.startswith(HIDDEN_LABEL)
+
     def describe(self) -> str:
         """The case for feedback, e.g. 'N=8, D=3, learning_rate=0.5'."""
         return ", ".join(f"{k}={v}" for k, v in self.case.items())
@@ -46,7 +56,8 @@ def rng_for(function: FunctionSpec, module: str, label: str) -> np.random.Genera
     """A generator seeded by the function's seed (the hidden seed for a hidden case),
     its full name and the case label."""
     name_hash = zlib.crc32(f"{module}.{function.name}/{label}".encode())
-    seed = function.hidden_seed if label.startswith(HIDDEN_LABEL) else function.seed
+    secret = label.startswith((HIDDEN_LABEL, UNSEEN_LABEL))
+    seed = function.hidden_seed if secret else function.seed
     return np.random.default_rng([seed if seed is not None else function.seed, name_hash])
 
 
@@ -65,11 +76,13 @@ class FunctionInputs:
         module: str,
         namespace: Mapping[str, Any],
         recorded: Mapping[str, tuple[Any, ...]] | None = None,
+        unseen: bool = True,
     ):
         self.function = function
         self.module = module
         self.namespace = namespace
         self.recorded = recorded
+        self.unseen = unseen
         self._resized: dict[str, tuple[Inputs, Inputs]] = {}
 
     def make(
@@ -100,6 +113,15 @@ class FunctionInputs:
             self.make(f"{HIDDEN_LABEL}{i}", case)
             for i, case in enumerate(self.function.hidden_cases)
         ]
+
+    @cached_property
+    def unseen_cases(self) -> list[Inputs]:
+        """A case like the first, drawn from the hidden seed, which never leaves the
+        instructor: a student copy's recording cannot answer it, so a table of recorded
+        answers earns nothing. Only where the inputs are drawn here (not recorded)."""
+        if not self.unseen or self.recorded is not None or self.function.hidden_seed is None:
+            return []
+        return [self.make(f"{UNSEEN_LABEL}0", self.function.cases[0])]
 
     @cached_property
     def extreme(self) -> Inputs:

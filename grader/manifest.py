@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import yaml
@@ -53,7 +53,10 @@ CHECK_PARAMETERS = {
 # Checks of outcomes (a fit's quality) rather than of values against the reference's.
 OUTCOME_CHECKS = ("objective", "decreasing", "permutation_match", "predicate")
 # Checks that earn points whatever the values; every other one needs `values` to pass.
-UNGATED_CHECKS = ("shape", "values", *OUTCOME_CHECKS)
+# What a function must get right before its other checks earn points (shape apart): its
+# values, or for a function judged on outcomes (a fit), its objective. A constant or
+# input-independent answer fails the gate, so it earns the shape points at most.
+GATES = ("values", "objective")
 # Checks that may run on hidden cases: those judged on a function's cases.
 HIDDEN_CHECKS = ("shape", "values", "gradients", "jit", *OUTCOME_CHECKS)
 DISTRIBUTIONS = {
@@ -173,11 +176,6 @@ class CheckSpec:
             return f"does not grow with {self.parameter}"
         return self.kind.replace("_", " ")
 
-    @property
-    def gated(self) -> bool:
-        """Whether the check earns points only once the values are right."""
-        return self.kind not in UNGATED_CHECKS
-
 
 @dataclass(frozen=True)
 class ExtremeInputs:
@@ -216,6 +214,16 @@ class FunctionSpec:
     def must_jit(self) -> bool:
         """Whether the checks ask for the function to run under `jax.jit`."""
         return any(check.kind == "jit" for check in self.checks)
+
+    @property
+    def gate(self) -> str | None:
+        """The kind of check (values, else objective) that the others wait for."""
+        kinds = {c.kind for c in self.checks}
+        return next((kind for kind in GATES if kind in kinds), None)
+
+    def gated(self, check: CheckSpec) -> bool:
+        """Whether `check` earns points only once the gate's (visible) checks pass."""
+        return self.gate is not None and check.kind not in ("shape", self.gate)
 
     def check_points(self, check: CheckSpec) -> float:
         """The points of one of the function's checks: its share of `points` by weight, in
@@ -259,6 +267,24 @@ class ModuleSpec:
         return sum(f.points for f in self.functions)
 
 
+Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
+VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
+
+
+@dataclass(frozen=True)
+class GradescopeSettings:
+    """How results.json shows a submission's results on Gradescope.
+
+    Attributes:
+      hidden_checks: when students see the hidden checks' results (default: after the
+        due date, so that a hidden check cannot be probed submission by submission).
+      results: when students see any result at all; None leaves it to Gradescope.
+    """
+
+    hidden_checks: Visibility = "after_due_date"
+    results: Visibility | None = None
+
+
 @dataclass(frozen=True)
 class Course:
     path: Path
@@ -269,6 +295,7 @@ class Course:
     modules: tuple[ModuleSpec, ...] = field(default_factory=tuple)
     recorded_file: Path | None = None  # a student copy's recorded reference (no solutions)
     max_file_kb: int = 1024  # the largest submitted file the grader reads (grader.intake)
+    gradescope: GradescopeSettings = field(default_factory=GradescopeSettings)
 
     @property
     def max_file_bytes(self) -> int:
@@ -388,6 +415,7 @@ class _Parser:
                 "hidden_seed",
                 "defaults",
                 "max_file_kb",
+                "gradescope",
             ),
         )
         defaults = self.mapping(
@@ -427,7 +455,17 @@ class _Parser:
                     top.get("max_file_kb", 1024), "max_file_kb", integer=True, positive=True
                 )
             ),
+            gradescope=self.gradescope(top.get("gradescope", {}), "gradescope"),
         )
+
+    def gradescope(self, value: Any, key: str) -> GradescopeSettings:
+        value = self.mapping(value, key, optional=("hidden_checks", "results"))
+        for name, given in value.items():
+            if given not in VISIBILITIES:
+                raise self.fail(
+                    f"{key}.{name}", f"expected one of {', '.join(VISIBILITIES)}, got {given!r}"
+                )
+        return GradescopeSettings(**value)
 
     def unique(self, names: list[str], key: str, what: str) -> None:
         seen: set[str] = set()
@@ -579,7 +617,7 @@ class _Parser:
             extreme=extreme,
             harness=self.harness(value.get("harness"), f"{key}.harness"),
             hidden_cases=hidden_cases,
-            hidden_seed=inherited.hidden_seed if hidden_cases else None,
+            hidden_seed=inherited.hidden_seed,  # hidden cases and the unseen one
         )
         # Judged on the weights: the rounding to hundredths may add a cent to the share.
         shape = sum(c.weight for c in function.checks if c.kind == "shape")

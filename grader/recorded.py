@@ -117,7 +117,12 @@ def record(
         functions = {}
         for function in module.functions:
             # Hidden checks stay with the instructor: neither their inputs nor outcomes ship.
-            checks = [c for c in make_checks(function, module.name, namespace) if not c.spec.hidden]
+            # Neither hidden checks nor unseen cases: their seed stays with the instructor.
+            checks = [
+                c
+                for c in make_checks(function, module.name, namespace, unseen=False)
+                if not c.spec.hidden
+            ]
             probes: dict[str, Probe] = {}
             for check in checks:
                 probes.update(check.probes())

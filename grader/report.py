@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.manifest import GradescopeSettings
 from grader.results import GradeResult, ModuleResult, format_points, round_points
 
 # Every C0 and C1 control character but tab and newline, as its escape: rich lets ESC and
@@ -109,33 +110,42 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_BLOCK_START.sub(r"\1\\\2", text)
 
 
-def gradescope_results(result: GradeResult) -> dict[str, Any]:
-    """The results in Gradescope's results.json format."""
-    tests = [
-        {
+def gradescope_results(
+    result: GradeResult, settings: GradescopeSettings | None = None
+) -> dict[str, Any]:
+    """The results in Gradescope's results.json format; hidden checks carry the
+    visibility of `settings` (after the due date by default)."""
+    settings = settings or GradescopeSettings()
+    tests = []
+    for check in result.checks:
+        test: dict[str, Any] = {
             "name": check.name,
             "score": round_points(check.score),
             "max_score": round_points(check.max_score),
             "status": "passed" if check.passed else "failed",
             "output": check.message,
         }
-        for check in result.checks
-    ]
+        if check.hidden:
+            test["visibility"] = settings.hidden_checks
+        tests.append(test)
     data: dict[str, Any] = {
         "score": round_points(result.score),
         "execution_time": round(result.elapsed_s, 1),
         "output": f"{_scored(result.score, result.max_score)} points",
         "tests": tests,
     }
+    if settings.results is not None:
+        data["visibility"] = settings.results
     if result.sandbox is not None:
         # Gradescope ignores extra_data: for the instructor, how the submission was confined.
         data["extra_data"] = {"sandbox": result.sandbox.mode, "sandbox_note": result.sandbox.why}
     return data
 
 
-def write_json(result: GradeResult, path: Path) -> None:
+def write_json(result: GradeResult, path: Path, settings: GradescopeSettings | None = None) -> None:
     """Writes results.json atomically: a reader sees the old file or the whole new one."""
-    atomic_write(Path(path), json.dumps(gradescope_results(result), indent=2) + "\n")
+    data = gradescope_results(result, settings)
+    atomic_write(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:

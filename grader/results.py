@@ -55,6 +55,7 @@ class CheckResult:
     max_score: float
     passed: bool
     message: str  # feedback, which may quote the submission: never read it as markup
+    hidden: bool = False  # a hidden check: results.json may keep it from students for now
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", cut_message(self.message))

@@ -247,8 +247,10 @@ def test_outcome_lambda_runs_on_outputs_shaped_like_the_reference(course):
     (check,) = hmm_checks(course, "covariances", recorder, recording("predicate"))
     verdict = judge_changed(check, covariances_outcomes(check), lambda S: S.copy())
     assert verdict.passed, verdict.message
-    # The student's outputs, then the reference's, on each of the two cases.
-    assert [np.shape(c) for c in recorder.calls] == [(2, 3, 3), (2, 3, 3), (3, 2, 2), (3, 2, 2)]
+    # The student's outputs, then the reference's, on each of the two cases and on the
+    # unseen case, shaped like the first.
+    shapes = [(2, 3, 3), (2, 3, 3), (3, 2, 2), (3, 2, 2), (2, 3, 3), (2, 3, 3)]
+    assert [np.shape(c) for c in recorder.calls] == shapes
 
 
 def test_fit_checks_pass_a_fit_shaped_like_the_reference(course):
@@ -257,8 +259,9 @@ def test_fit_checks_pass_a_fit_shaped_like_the_reference(course):
     for check in checks:
         verdict = judge_changed(check, fit_outcomes(check), lambda fit: fit)
         assert verdict.passed, f"{check.title}: {verdict.message}"
-    # The final loss, of the student's fit and of the reference's, on two cases.
-    assert len(recorder.calls) == 4
+    # The final loss, of the student's fit and of the reference's, on two cases and the
+    # unseen one.
+    assert len(recorder.calls) == 6
 
 
 @pytest.mark.parametrize(
