@@ -353,6 +353,10 @@ class OutcomeCheck(Check):
                     f"({type(error).__name__}: {error})",
                 )
             theirs = np.asarray(of(expected[key].value, *inputs.args))
+            if inputs.secret and self.compare(theirs, theirs) is not None:
+                # A fresh draw on which the reference itself misses an absolute target
+                # (a fit's means on unlucky data) says nothing about the submission.
+                continue
             verdict = self.compare(mine, theirs)
             if verdict is not None:
                 return self._failed(inputs, i, verdict)

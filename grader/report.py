@@ -138,7 +138,11 @@ def gradescope_results(
         data["visibility"] = settings.results
     if result.sandbox is not None:
         # Gradescope ignores extra_data: for the instructor, how the submission was confined.
-        data["extra_data"] = {"sandbox": result.sandbox.mode, "sandbox_note": result.sandbox.why}
+        data["extra_data"] = {
+            "sandbox": result.sandbox.mode,
+            "sandbox_note": result.sandbox.why,
+            "cgroups": result.sandbox.cgroups,
+        }
     return data
 
 

@@ -48,14 +48,17 @@ def test_the_report_and_results_json_say_which_mode_graded(tmp_path):
     assert run.returncode == 0, run.stderr
     mode = current_sandbox().mode
     assert f"Sandbox: {mode}" in run.stdout
-    assert json.loads(out.read_text())["extra_data"]["sandbox"] == mode
+    extra = json.loads(out.read_text())["extra_data"]
+    assert extra["sandbox"] == mode and extra["cgroups"] == current_sandbox().cgroups
 
 
 def test_a_forced_weaker_mode_says_why(monkeypatch):
     monkeypatch.setenv("DIFFLEARN_SANDBOX", "none")
     current_sandbox.cache_clear()
     try:
-        assert current_sandbox().description == "none (forced by DIFFLEARN_SANDBOX)"
+        sandbox = current_sandbox()
+        bound = "a cgroup" if sandbox.cgroups else "no cgroup (per-process limits)"
+        assert sandbox.description == f"none (forced by DIFFLEARN_SANDBOX); {bound} per submission"
     finally:
         current_sandbox.cache_clear()
 

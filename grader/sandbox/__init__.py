@@ -26,7 +26,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -62,16 +62,20 @@ class Sandbox:
       mode: what the child sees and runs as (see the module's doc).
       why: where a stronger mode was not used, the reason ('' otherwise).
       uids: whether each submission gets a uid of its own (the grader is root).
+      cgroups: whether a cgroup per submission can be made here.
     """
 
     mode: Mode
     why: str = ""
     uids: bool = False
+    cgroups: bool = False
 
     @property
     def description(self) -> str:
-        """For reports: the mode, and why not a stronger one."""
-        return f"{self.mode} ({self.why})" if self.why else self.mode
+        """For reports: the mode, why not a stronger one, and how a tree is bounded."""
+        mode = f"{self.mode} ({self.why})" if self.why else self.mode
+        bound = "a cgroup" if self.cgroups else "no cgroup (per-process limits)"
+        return f"{mode}; {bound} per submission"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,14 @@ class JailLimits:
 @functools.cache
 def current_sandbox() -> Sandbox:
     """The sandbox for this run: DIFFLEARN_SANDBOX, or the strongest that works here."""
+    chosen = _choose()
+    probe = cgroups.create(64 * 1024 * 1024, 8)
+    if probe is not None:
+        probe.remove()
+    return replace(chosen, cgroups=probe is not None)
+
+
+def _choose() -> Sandbox:
     wanted = os.environ.get(ENV_VAR, "auto")
     if wanted not in (*MODES, "auto"):
         raise UsageError(f"{ENV_VAR}={wanted!r}: expected auto, {', '.join(MODES)}")
