@@ -109,13 +109,14 @@ class OutputCapture:
         if self._dropped:
             text += f"\n... ({self._dropped} bytes of output not shown) ...\n"
         text += self._tail.decode("utf-8", errors="replace")
-        self.__init__()  # type: ignore[misc]
+        self._head, self._tail, self._dropped = bytearray(), bytearray(), 0
         return text
 
     def tail(self, size: int = TAIL_IN_FEEDBACK) -> str:
-        data = (self._head + self._tail)[-size:] if not self._dropped else self._tail[-size:]
-        text = bytes(data).decode("utf-8", errors="replace").strip()
-        return ("..." + text) if self._dropped or len(self._head) + len(self._tail) > size else text
+        """The last `size` bytes kept, for feedback on a crash."""
+        kept = bytes(self._head + self._tail)
+        text = kept[-size:].decode("utf-8", errors="replace").strip()
+        return "..." + text if self._dropped or len(kept) > size else text
 
 
 class SubmissionProcess:

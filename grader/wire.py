@@ -16,9 +16,7 @@ import base64
 import json
 import math
 import os
-import select
 import struct
-import time
 from typing import Any
 
 import numpy as np
@@ -65,10 +63,6 @@ _DECODING_ERRORS = (
 
 class WireError(Exception):
     """A message that breaks the format: truncated, too large or malformed."""
-
-
-class WireTimeout(WireError):
-    """A frame could not be written before its deadline: the reader stopped reading."""
 
 
 class Opaque:
@@ -207,39 +201,14 @@ def encode_frame(message: Any) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
-def write_frame(fd: int, message: Any, deadline: float | None = None) -> None:
-    """Writes one JSON message to a file descriptor.
-
-    With a `deadline` (a `time.monotonic()` time) the write never blocks past it: it
-    puts `fd` in non-blocking mode, for good, and raises `WireTimeout` when the reader
-    has not taken the whole frame in time (then part of it may have been written, so
-    the stream is unusable). A closed reader raises OSError (BrokenPipeError).
-    """
-    if deadline is not None:
-        os.set_blocking(fd, False)
+def write_frame(fd: int, message: Any) -> None:
+    """Writes one JSON message to a file descriptor (blocking: the child's end, whose
+    reader, the grading process, always reads; that side writes with encode_frame and
+    a poll loop of its own, see grader.isolation). A closed reader raises OSError."""
     view = memoryview(encode_frame(message))
     while view:
-        try:
-            written = os.write(fd, view)
-        except BlockingIOError:
-            # Also without a deadline: an earlier call may have left `fd` non-blocking.
-            _wait_writable(fd, deadline)
-            continue
+        written = os.write(fd, view)
         view = view[written:]
-
-
-def _wait_writable(fd: int, deadline: float | None) -> None:
-    """Waits until `fd` takes more bytes (or fails), or raises `WireTimeout` at `deadline`."""
-    timeout_ms = None
-    if deadline is not None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WireTimeout("the reader took no more of the message before the deadline")
-        timeout_ms = math.ceil(remaining * 1000)
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    # An empty answer is the deadline passing: the caller's next write finds out.
-    poller.poll(timeout_ms)
 
 
 def read_frame(fd: int) -> Any:
