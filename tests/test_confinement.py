@@ -195,6 +195,13 @@ def assert_batch_complete(data: dict[str, Any], course: Course) -> None:
     assert {t["name"] for t in data["tests"]} == names, data.get("output")
 
 
+def assert_only_double_lost(data: dict[str, Any], course: Course, why: object) -> None:
+    """A batch student's report is complete, and the attacking `double` earned nothing."""
+    assert_batch_complete(data, course)
+    assert batch_double_score(data) == 0, why
+    assert data["score"] == pytest.approx(TOY_POINTS - DOUBLE_POINTS)
+
+
 def batch_double_score(data: dict[str, Any]) -> float:
     return sum(t["score"] for t in data["tests"] if t["name"].startswith("toy.double:"))
 
@@ -372,10 +379,7 @@ def test_a_classmates_files_cannot_be_read(
     skip_unless_confined(mode)
     batch = class_batch(mode, toy_course, class_batches, tmp_path_factory.mktemp("batch"))
     assert batch["alice"]["score"] == pytest.approx(TOY_POINTS)
-    mallory = batch["mallory"]
-    assert_batch_complete(mallory, toy_course)
-    assert batch_double_score(mallory) == 0, mallory["tests"]
-    assert mallory["score"] == pytest.approx(TOY_POINTS - DOUBLE_POINTS)
+    assert_only_double_lost(batch["mallory"], toy_course, batch["mallory"]["tests"])
 
 
 COURSE_FILES = {
@@ -415,10 +419,7 @@ def test_an_nbgrader_source_folder_cannot_be_read_in_a_batch(
     """grade-batch course/submitted/: source/ beside it holds the solutions' notebooks."""
     skip_unless_confined(mode)
     batch = class_batch(mode, toy_course, class_batches, tmp_path_factory.mktemp("batch"))
-    nosy = batch["nosy"]
-    assert_batch_complete(nosy, toy_course)
-    assert batch_double_score(nosy) == 0, "source/toy/toy.ipynb was readable"
-    assert nosy["score"] == pytest.approx(TOY_POINTS - DOUBLE_POINTS)
+    assert_only_double_lost(batch["nosy"], toy_course, "source/toy/toy.ipynb was readable")
 
 
 def test_the_child_is_not_root_and_cannot_read_shadow(
