@@ -116,14 +116,9 @@ def _choose() -> Sandbox:
     # A uid of its own per submission needs root, and a Python other users can run.
     unreachable = _python_unreachable() if root else ""
     uids = root and not unreachable
-    if uids:
-        account = accounts.acquire()  # held while bwrap is tried as its uid
-        try:
-            problem = bubblewrap.problem(uid=account.uid)
-        finally:
-            account.release()
-    else:
-        problem = bubblewrap.problem()
+    problem = ""
+    if wanted in ("auto", "bubblewrap"):  # a forced weaker mode needs no try of bwrap
+        problem = _bubblewrap_problem(uids)
     if wanted == "bubblewrap" and problem:
         raise UsageError(f"{ENV_VAR}=bubblewrap, but bubblewrap cannot run here: {problem}")
     if wanted in ("auto", "bubblewrap") and not problem:
@@ -146,6 +141,17 @@ def _choose() -> Sandbox:
         )
     why = forced or "; ".join(filter(None, [problem, unreachable]))
     return Sandbox("none", why=why)
+
+
+def _bubblewrap_problem(uids: bool) -> str:
+    """Why bwrap cannot run here, tried as a submission's uid where there is one."""
+    if not uids:
+        return bubblewrap.problem()
+    account = accounts.acquire()  # held while bwrap is tried as its uid
+    try:
+        return bubblewrap.problem(uid=account.uid)
+    finally:
+        account.release()
 
 
 def _python_unreachable() -> str:
