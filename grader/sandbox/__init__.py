@@ -272,11 +272,7 @@ class Jail:
         """What the submission's whole process tree uses now (`pid`: its first process)."""
         if self.cgroup is not None:
             with contextlib.suppress(OSError, ValueError):
-                return Usage(
-                    cpu_s=self.cgroup.cpu_s(),
-                    memory_bytes=self.cgroup.memory_bytes(),
-                    processes=len(self.cgroup.pids()),
-                )
+                return Usage(cpu_s=self.cgroup.cpu_s(), memory_bytes=self.cgroup.memory_bytes())
         if self.account is not None:
             return processes.usage(uid=self.account.uid)
         return processes.usage(root=pid)

@@ -23,12 +23,10 @@ class Usage:
     Attributes:
       cpu_s: CPU seconds, user and system, including reaped children's.
       memory_bytes: resident memory, summed over the processes.
-      processes: how many there are.
     """
 
     cpu_s: float
     memory_bytes: int
-    processes: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,6 @@ def usage(root: int | None = None, uid: int | None = None) -> Usage:
     return Usage(
         cpu_s=sum(p.cpu_ticks for p in chosen) / _TICKS,
         memory_bytes=sum(p.rss_pages for p in chosen) * _PAGE,
-        processes=len(chosen),
     )
 
 
