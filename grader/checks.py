@@ -19,6 +19,7 @@ from grader.compare import format_number, nonfinite, structure_mismatch, value_m
 from grader.inputs import FunctionInputs, Inputs
 from grader.manifest import CheckSpec, FunctionSpec, Limits
 from grader.probes import ErrorInfo, Outcome, Probe
+from grader.programs import PRIMITIVE_OPS
 
 NOT_IMPLEMENTED = "not implemented yet"
 TRACER_ERRORS = (
@@ -39,6 +40,10 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
     """Feedback for an exception raised by the student's code."""
     if error.is_a("MissingFunction"):
         return f"not defined: {error.message}"
+    if error.is_a("RefusedProgram"):
+        return f"the program that jax.jit compiles was not run: {error.message}"
+    if error.is_a("ProgramFailed"):
+        return f"the program that jax.jit compiles failed when the grader ran it: {error.message}"
     if error.is_a("NotImplementedError"):
         return NOT_IMPLEMENTED
     where = error.where
@@ -188,13 +193,6 @@ class ValuesCheck(Check):
         return None
 
 
-class JitCheck(ValuesCheck):
-    """The same values when the function runs under `jax.jit`."""
-
-    kind = "jit"
-    what = "the values under jax.jit"
-
-
 class GradientsCheck(ValuesCheck):
     """Reverse-mode gradients with respect to some arguments, against the reference's."""
 
@@ -269,50 +267,97 @@ class FiniteGradientsCheck(GradientsCheck):
         return Verdict(True, "the gradients stay finite on extreme inputs")
 
 
-class ContainsCheck(Check):
-    """A primitive such as `scan` in the traced program (nested programs included)."""
+class ProgramCheck(Check):
+    """A check of the function's compiled program (grader.programs): the submission's
+    process exports it with `jax.export`, and the grader's verifier runs it and reads it.
+    Its facts count only once its values are the reference's, on a case drawn from the
+    hidden seed where the grader has one: a stand-in program cannot give them."""
+
+    @property
+    def primary(self) -> Inputs:
+        """The case a program is judged on: the first one kept from students, if any."""
+        return next((c for c in self.cases if c.secret), self.cases[0])
+
+    def _export(self, inputs: Inputs) -> tuple[str, Probe]:
+        return f"export/{inputs.label}", self._call("export", inputs)
+
+    def _program(self, expected, actual, inputs: Inputs) -> tuple[dict[str, Any], Verdict | None]:
+        """The program's facts on `inputs`, and a failure unless its values match."""
+        key = f"export/{inputs.label}"
+        program = actual[key].value
+        theirs, mine = expected[key].value["values"], program["values"]
+        mismatch = structure_mismatch(theirs, mine, "output") or value_mismatch(
+            theirs, mine, self.function.tolerance, inputs.case, "output"
+        )
+        if mismatch:
+            index = self.cases.index(inputs) if inputs in self.cases else None
+            detail = f"the program that jax.jit compiles gives other values: {mismatch}"
+            return program, self._failed(inputs, index, detail)
+        return program, None
+
+
+class JitCheck(ProgramCheck):
+    """The function traces under `jax.jit`, and its compiled program, run by the grader,
+    gives the reference's values."""
 
     def probes(self) -> dict[str, Probe]:
-        return {"jaxpr/case0": self._call("jaxpr", self.cases[0])}
+        return dict([self._export(self.primary)])
 
     def judge_outcomes(self, expected, actual):
+        _, failed = self._program(expected, actual, self.primary)
+        return failed or Verdict(True, "the program that jax.jit compiles gives the right values")
+
+
+class ContainsCheck(ProgramCheck):
+    """An operation such as a loop (`contains: scan`) in the compiled program."""
+
+    def probes(self) -> dict[str, Probe]:
+        return dict([self._export(self.primary)])
+
+    def judge_outcomes(self, expected, actual):
+        program, failed = self._program(expected, actual, self.primary)
+        if failed:
+            return failed
         primitive = self.spec.parameter
-        found = actual["jaxpr/case0"].value["primitives"]
-        if primitive in found:
-            return Verdict(True, f"the traced program contains a {primitive}")
-        listed = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "")
+        what, wanted = PRIMITIVE_OPS[primitive]
+        if any(op in program["ops"] for op in wanted):
+            return Verdict(True, f"the compiled program has the {what} jax.lax.{primitive} makes")
         return Verdict(
             False,
-            f"the traced program has no {primitive} (its primitives: "
-            f"{listed or 'none'}); the exercise asks for jax.lax.{primitive}",
+            f"the compiled program has no {what} ({' or '.join(wanted)}): jax.lax.{primitive} "
+            f"compiles to one, and the exercise asks for jax.lax.{primitive}",
         )
 
 
-class ConstantSizeCheck(Check):
-    """A traced program of the same size at two values of a size such as N or T."""
+class ConstantSizeCheck(ProgramCheck):
+    """A compiled program of the same size at two values of a size such as N or T."""
 
     @property
     def sizes(self) -> tuple[Inputs, Inputs]:
         return self.inputs.resized(self.spec.parameter)
 
     def probes(self) -> dict[str, Probe]:
-        return {f"jaxpr/{i.label}": self._call("jaxpr", i) for i in self.sizes}
+        return dict(self._export(i) for i in self.sizes)
 
     def judge_outcomes(self, expected, actual):
         dim = self.spec.parameter
         small, large = self.sizes
-        n_small = actual[f"jaxpr/{small.label}"].value["equations"]
-        n_large = actual[f"jaxpr/{large.label}"].value["equations"]
-        if n_small == n_large:
+        counts = []
+        for inputs in self.sizes:
+            program, failed = self._program(expected, actual, inputs)
+            if failed:
+                return failed
+            counts.append(int(program["size"]))
+        at = f"{dim}={small.case[dim]}", f"{dim}={large.case[dim]}"
+        if counts[0] == counts[1]:
             return Verdict(
-                True,
-                f"the traced program has {n_small} equations at {small.label} and at {large.label}",
+                True, f"the compiled program has {counts[0]} operations at {at[0]} and at {at[1]}"
             )
         return Verdict(
             False,
-            f"the traced program grows with {dim}: {n_small} equations at "
-            f"{small.label}, {n_large} at {large.label}. A Python loop unrolls "
-            f"into one copy per step; jax.vmap or jax.lax.scan trace the body once.",
+            f"the compiled program grows with {dim}: {counts[0]} operations at {at[0]}, "
+            f"{counts[1]} at {at[1]}. A Python loop unrolls into one copy per step; "
+            "jax.vmap or jax.lax.scan compile the body once.",
         )
 
 

@@ -96,12 +96,33 @@ def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list
     runner = ProbeRunner(function)
     results: list[dict[str, Any]] = []
     for message in probes:
+        _reset_config()
         try:
             probe = Probe.from_message(message, decode)
             results.append({"value": encode(runner.run(probe))})
         except BaseException as error:  # a student's sys.exit() fails the probe, not the process
             results.append({"error": describe_exception(error, module_file).to_message()})
     return results
+
+
+def _reset_config() -> None:
+    """JAX's configuration as it was before any submission ran: what a module set at
+    import (jit turned off, say) holds for none of the probes."""
+    import jax
+
+    for name, value in _CONFIG.items():
+        if jax.config.values.get(name) != value:
+            with contextlib.suppress(Exception):  # a setting JAX no longer accepts
+                jax.config.update(name, value)
+
+
+def _config() -> dict[str, Any]:
+    import jax
+
+    return dict(jax.config.values)
+
+
+_CONFIG = _config()  # taken at start, before the submission is imported
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ from grader.cache import (
     course_version,
     warm_lock,
 )
-from grader.checks import Check, Verdict, make_checks
+from grader.checks import CHECKS, Check, ProgramCheck, Verdict, make_checks
 from grader.errors import UsageError
 from grader.intake import SUFFIXES, Submission, read_submission
-from grader.isolation import Failure, ImportFailure, SubmissionProcess
+from grader.isolation import Failure, ImportFailure, SubmissionProcess, Verifier
 from grader.manifest import Course, FunctionSpec, ModuleSpec
-from grader.probes import Outcome, Probe
+from grader.probes import ErrorInfo, Outcome, Probe
 from grader.reference import CourseError, Reference
 from grader.results import CheckResult, GradeResult, ModuleResult
 from grader.sandbox import JailLimits, current_sandbox
@@ -117,10 +117,16 @@ def _grade_submission(
     private = [*reference.private_paths(), *hidden]
     if (base := cache_base()) is not None:
         private.append(base)  # the grader's caches: a child gets a copy of what it may read
-    with SubmissionProcess(found, limits, hidden=private, cache=cache) as process:
+    with (
+        SubmissionProcess(found, limits, hidden=private, cache=cache) as process,
+        Verifier(limits, hidden=private, cache=cache) as verifier,
+    ):
+        kinds = {c.kind for m in specs for f in m.functions for c in f.checks}
+        if any(issubclass(CHECKS[kind], ProgramCheck) for kind in kinds):
+            verifier.begin()  # JAX imports there while the submission's process starts
         return tuple(
             _grade_module(process, module, reference, found.refused.get(module.name),
-                          functions, progress)
+                          functions, progress, verifier)
             for module in specs
         )  # fmt: skip
 
@@ -176,7 +182,10 @@ def _grade_module(
     refused: str | None = None,
     functions: Sequence[str] | None = None,
     progress: Progress | None = None,
+    verifier: Verifier | None = None,
 ) -> ModuleResult:
+    """Grades one module's functions; `verifier` runs the programs they export (a
+    function with structural checks fails those without one)."""
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     outputs: dict[str, str] = {}
@@ -191,7 +200,7 @@ def _grade_module(
             if module_failure is not None:
                 verdicts = [Verdict(False, module_failure)] * len(checks)
             else:
-                verdicts = _run_function(process, module, function, checks, reference)
+                verdicts = _run_function(process, module, function, checks, reference, verifier)
             results.extend(_score(module, function, checks, verdicts))
         except CourseError:
             raise
@@ -244,6 +253,7 @@ def _run_function(
     function: FunctionSpec,
     checks: list[Check],
     reference: Reference,
+    verifier: Verifier | None = None,
 ) -> list[Verdict]:
     probes: dict[str, Probe] = {}
     for check in checks:
@@ -259,6 +269,14 @@ def _run_function(
             checks
         )
     actual: dict[str, Outcome] = dict(zip(probes, reply, strict=True))
+    # The programs the function exported are read and run by the verifier: what the
+    # structural checks judge comes from there, never from the submission's word.
+    programs = {k: (p, actual[k]) for k, p in probes.items() if p.kind == "export"}
+    ready = {k: v for k, v in programs.items() if v[1].ok}
+    unverified = Outcome(error=ErrorInfo(types=["ProgramFailed"], message="no verifier"))
+    actual.update({k: unverified for k in ready})
+    if ready and verifier is not None:
+        actual.update(verifier.verify(ready, function.limits.time_s))
     return [_judge(check, expected, actual) for check in checks]
 
 

@@ -132,14 +132,16 @@ class FunctionInputs:
         return self.make("extreme", extreme.case, extreme.args)
 
     def resized(self, dim: str) -> tuple[Inputs, Inputs]:
-        """The first case at two values of the size `dim`, every other size unchanged."""
+        """The first case at its value of the size `dim` and at a larger one, every other
+        size unchanged: the unseen case and one drawn like it where the grader has the
+        hidden seed, so that a program made from a recording cannot give their values."""
         if dim not in self._resized:
             base = self.function.cases[0]
-            small = int(base[dim])
-            large = 2 * small + 3
+            large = 2 * int(base[dim]) + 3
+            prefix = f"{UNSEEN_LABEL}-" if self.unseen_cases else ""
             self._resized[dim] = (
-                self.make(f"{dim}={small}", {**base, dim: small}),
-                self.make(f"{dim}={large}", {**base, dim: large}),
+                (self.unseen_cases or self.cases)[0],
+                self.make(f"{prefix}{dim}={large}", {**base, dim: large}),
             )
         return self._resized[dim]
 

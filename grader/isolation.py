@@ -50,7 +50,8 @@ IDLE_CPU_S = 0.02  # CPU seconds per poll below which a tree counts as idle
 PIPE_BYTES = 1024 * 1024  # most requests fit whole, so a write rarely waits for the child
 # The child runs this grader package, loaded by its path: whatever `grader` another
 # installation or a student's folder offers, and without the folder around it (the
-# course) on sys.path. Before JAX starts, its private compilation cache is seeded
+# course) on sys.path, then runs its entry: grader.child for a submission, grader.verifier
+# for the grader's verifier. Before JAX starts, its private compilation cache is seeded
 # with the trusted programs (grader.cache).
 CHILD_BOOTSTRAP = """\
 import importlib.util, os, shutil, sys
@@ -65,8 +66,8 @@ spec = importlib.util.spec_from_file_location(
     "grader", package + "/__init__.py", submodule_search_locations=[package])
 sys.modules["grader"] = module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-from grader.child import main
-sys.exit(main(sys.argv[2:]))
+entry = importlib.import_module("grader." + sys.argv[2])
+sys.exit(entry.main(sys.argv[3:]))
 """
 
 
@@ -121,6 +122,9 @@ class OutputCapture:
 
 class SubmissionProcess:
     """One student's submitted modules, imported in a child process, answering probes."""
+
+    ENTRY: Literal["child", "verifier"] = "child"  # the grader module the process runs
+    WHO = "the submission's process"  # for feedback
 
     def __init__(
         self,
@@ -186,12 +190,16 @@ class SubmissionProcess:
             return ImportFailure(ErrorInfo.from_message(reply.get("error")))
         if reply.get("event") != "loaded":
             self.stop()
-            return Failure("crash", "the submission's process sent an unexpected message")
+            return Failure("crash", f"{self.WHO} sent an unexpected message")
         self._loaded.add(module_name)
         return None
 
     def _start(self, time_limit: float) -> Failure | None:
         """Starts the process, which imports JAX; None once it is ready."""
+        return self._spawn() or self._ready(time_limit)
+
+    def _spawn(self) -> Failure | None:
+        """Starts the process without waiting for it (see `_ready`)."""
         self.stop()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
@@ -216,6 +224,7 @@ class SubmissionProcess:
             "-c",
             CHILD_BOOTSTRAP,
             str(package),
+            self.ENTRY,
             str(request_read),
             str(response_write),
             submission,
@@ -239,7 +248,7 @@ class SubmissionProcess:
         except (OSError, subprocess.SubprocessError) as error:
             for fd in (request_write, response_read, output_read):
                 os.close(fd)
-            return Failure("crash", f"could not start the submission's process: {error}")
+            return Failure("crash", f"could not start {self.WHO}: {error}")
         finally:
             for fd in (request_read, response_write, output_write):
                 os.close(fd)
@@ -256,12 +265,16 @@ class SubmissionProcess:
         self._reader = FrameReader()
         self._pending = b""
         self._cpu_at_send = self._cpu()
+        return None
+
+    def _ready(self, time_limit: float) -> Failure | None:
+        """Waits for a spawned process to say it is ready; None once it has."""
         reply = self._receive(time_limit, "starting")
         if isinstance(reply, Failure):
             return reply
         if reply.get("event") != "ready":
             self.stop()
-            return Failure("crash", "the submission's process sent an unexpected message")
+            return Failure("crash", f"{self.WHO} sent an unexpected message")
         return None
 
     def send(
@@ -287,14 +300,12 @@ class SubmissionProcess:
         results = reply.get("results")
         if reply.get("event") != "results" or not isinstance(results, list):
             self.stop()
-            return Failure("crash", "the submission's process sent an unexpected message")
+            return Failure("crash", f"{self.WHO} sent an unexpected message")
         try:
             return [_outcome(r) for r in results]
         except WireError as error:
             self.stop()
-            return Failure(
-                "crash", f"the submission's process returned a malformed result ({error})"
-            )
+            return Failure("crash", f"{self.WHO} returned a malformed result ({error})")
 
     def _send(self, message: dict[str, Any]) -> None:
         self._cpu_at_send = self._cpu()
@@ -322,7 +333,7 @@ class SubmissionProcess:
         wall time within a generous multiple of it."""
         process = self._process
         if process is None:
-            return Failure("crash", f"the submission's process was not running while {doing}")
+            return Failure("crash", f"{self.WHO} was not running while {doing}")
         wall_deadline = time.monotonic() + WALL_FACTOR * time_limit + WALL_MARGIN_S
         next_check = time.monotonic() + POLL_S
         last_cpu = self._cpu_at_send
@@ -367,9 +378,7 @@ class SubmissionProcess:
                 # An idle tree may be waiting for nothing: stopped, it would wait forever.
                 if usage.cpu_s - last_cpu < IDLE_CPU_S and self.jail.stopped(process.pid):
                     self.stop()
-                    return Failure(
-                        "crash", f"the submission's process stopped itself (SIGSTOP) while {doing}"
-                    )
+                    return Failure("crash", f"{self.WHO} stopped itself (SIGSTOP) while {doing}")
                 last_cpu = usage.cpu_s
                 # A cgroup bounds memory itself (its count includes the page cache, which
                 # the kernel reclaims); without one, the tree's resident memory is watched.
@@ -396,12 +405,12 @@ class SubmissionProcess:
             frame = self._reader.feed(data)
         except WireError as error:
             self.stop()
-            return Failure("crash", f"the submission's process sent a malformed message ({error})")
+            return Failure("crash", f"{self.WHO} sent a malformed message ({error})")
         if frame is None:
             return None
         if not isinstance(frame, dict):
             self.stop()
-            return Failure("crash", "the submission's process sent an unexpected message")
+            return Failure("crash", f"{self.WHO} sent an unexpected message")
         return frame
 
     def _drain_output(self) -> None:
@@ -446,7 +455,7 @@ class SubmissionProcess:
             what = f"exited with status {code} (a call to sys.exit() or os._exit()?)"
         else:
             what = "stopped answering"
-        message = f"the submission's process {what} while {doing}"
+        message = f"{self.WHO} {what} while {doing}"
         if tail:
             message += f"; its last output: {tail}"
         return message
@@ -472,6 +481,61 @@ class SubmissionProcess:
         self.stop()
         self.cache.finish(self.jail)
         self.jail.close()
+
+
+class Verifier(SubmissionProcess):
+    """The grader's verifier (grader.verifier) for one submission: it reads and runs the
+    programs the submission's process exported. It runs in a jail of its own, under
+    another uid where there are uids, so that nothing the submission runs can reach it;
+    it starts at its first request."""
+
+    ENTRY = "verifier"
+    WHO = "the grader's run of the program"
+    START_S = 60.0  # CPU seconds to start: importing JAX
+
+    _starting = False
+
+    def __init__(
+        self,
+        limits: JailLimits,
+        hidden: tuple[Path, ...] | list[Path] = (),
+        cache: ChildCache | None = None,
+    ):
+        super().__init__(Submission(), limits, hidden, cache)
+
+    def begin(self) -> None:
+        """Starts the process now, so that JAX imports while the submission's runs."""
+        if self._process is None and self._spawn() is None:
+            self._starting = True
+
+    def verify(
+        self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float
+    ) -> dict[str, Outcome]:
+        """The facts (grader.programs) of each exported program, on its probe's arguments,
+        by key; an error outcome for a program it refused, or that failed or timed out."""
+        if self._starting:
+            self._starting = False
+            reply = self._ready(self.START_S)
+        else:
+            reply = self._start(self.START_S) if self._process is None else None
+        if reply is None:
+            self._send(
+                {
+                    "programs": [
+                        {"probe": probe.to_message(encode), "program": encode(outcome.value)}
+                        for probe, outcome in programs.values()
+                    ]
+                }
+            )
+            reply = self.receive(time_limit)
+        if isinstance(reply, Failure):
+            error = ErrorInfo(types=["ProgramFailed"], message=reply.message)
+            return {key: Outcome(error=error) for key in programs}
+        if len(reply) != len(programs):
+            self.stop()
+            error = ErrorInfo(types=["ProgramFailed"], message="the verifier answered wrongly")
+            return {key: Outcome(error=error) for key in programs}
+        return dict(zip(programs, reply, strict=True))
 
 
 def _outcome(result: Any) -> Outcome:

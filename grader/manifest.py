@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from grader.errors import ManifestError
+from grader.programs import PRIMITIVE_OPS
 from grader.results import HUNDREDTHS, to_hundredths
 
 CHECK_KINDS = (
@@ -43,7 +44,7 @@ CHECK_KINDS = (
 CHECK_PARAMETERS = {
     "gradients": "a list of argument names",
     "finite_gradients": "a list of argument names",
-    "contains": "a primitive name",
+    "contains": f"a loop or branch ({', '.join(PRIMITIVE_OPS)})",
     "constant_size": "a size name",
     "objective": "a mapping with `of` and `margin`",
     "decreasing": "a mapping with `of`",
@@ -783,6 +784,10 @@ class _Parser:
             isinstance(parameter, str) and parameter.isidentifier()
         ):
             raise self.fail(f"{key}.{kind}", f"expected a name, got {parameter!r}")
+        if kind == "contains" and parameter not in PRIMITIVE_OPS:
+            raise self.fail(
+                f"{key}.contains", f"expected one of {', '.join(PRIMITIVE_OPS)}, got {parameter!r}"
+            )
         if kind in OUTCOME_CHECKS:
             parameter = self.outcome(parameter, f"{key}.{kind}", kind)
         if kind == "constant_size" and not all(parameter in case for case in cases):

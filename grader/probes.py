@@ -1,9 +1,10 @@
 """Probes: a function run one of the ways the checks need.
 
-A probe is a call (`call`), a call under `jax.jit` (`jit`), a reverse-mode
-gradient (`vjp`), or a look at the traced program (`jaxpr`). The same code runs
-the student's function in its own process and the reference in the grading
-process, so both are measured in exactly the same way.
+A probe is a call (`call`), a reverse-mode gradient (`vjp`), or the function's
+program exported by `jax.export` (`export`), which the grader reads and runs itself
+(grader.programs). The same code runs the student's function in its own process
+and the reference in the grading process, so both are measured in exactly the
+same way.
 
 This module imports only JAX and NumPy: it is what a submission's process
 loads, and nothing reachable from it leads to the reference.
@@ -14,13 +15,14 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-PROBE_KINDS = ("call", "jit", "vjp", "jaxpr")
+ProbeKind = Literal["call", "vjp", "export"]
+PROBE_KINDS: tuple[ProbeKind, ...] = get_args(ProbeKind)
 MAX_ERROR_CHARS = 2000
 
 
@@ -34,7 +36,7 @@ class Probe:
     call or vjp runs under `jax.jit` where the function traces (see ProbeRunner).
     """
 
-    kind: str
+    kind: ProbeKind
     args: tuple[Any, ...]
     static: tuple[int, ...] = ()
     wrt: tuple[int, ...] = ()
@@ -171,9 +173,23 @@ class ProbeRunner:
         self._jitted: dict[tuple[int, ...], Callable[..., Any]] = {}
 
     def run(self, probe: Probe) -> Any:
-        args = tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))
-        if probe.kind == "jit":
-            return _to_numpy(self._jit(probe.static)(*args))
+        # Whatever the submission did to JAX's configuration at import (such as turning
+        # jit off), a probe runs with jit on.
+        with jax.disable_jit(False):
+            return self._run(probe)
+
+    def exported(self, probe: Probe) -> Any:
+        """The function traced by `jax.jit` at the probe's arguments (`jax.export`)."""
+        return jax.export.export(jax.jit(self.function, static_argnums=probe.static))(
+            *self._args(probe)
+        )
+
+    @staticmethod
+    def _args(probe: Probe) -> tuple[Any, ...]:
+        return tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))
+
+    def _run(self, probe: Probe) -> Any:
+        args = self._args(probe)
         if probe.kind in ("call", "vjp"):
             if probe.compiled:
                 try:
@@ -183,11 +199,8 @@ class ProbeRunner:
             if probe.kind == "call":
                 return _to_numpy(self.function(*args))
             return _to_numpy(_vjp(self.function, args, probe))
-        if probe.kind == "jaxpr":
-            closed = jax.make_jaxpr(self.function, static_argnums=probe.static)(*args)
-            primitives: set[str] = set()
-            equations = _walk(closed.jaxpr, primitives)
-            return {"primitives": sorted(primitives), "equations": equations}
+        if probe.kind == "export":
+            return np.frombuffer(bytes(self.exported(probe).serialize()), dtype=np.uint8)
         raise ValueError(f"unknown probe kind {probe.kind!r}")
 
     def _jit(self, static: tuple[int, ...]) -> Callable[..., Any]:
@@ -231,28 +244,6 @@ def cotangent_like(output: Any, spec: str | int) -> Any:
             for leaf in leaves
         ]
     return jax.tree_util.tree_unflatten(treedef, new)
-
-
-def _walk(jaxpr: Any, primitives: set[str]) -> int:
-    """Counts the equations of a jaxpr and every jaxpr nested in it, noting primitives."""
-    count = 0
-    for equation in jaxpr.eqns:
-        count += 1
-        primitives.add(equation.primitive.name)
-        for param in equation.params.values():
-            for sub in _subjaxprs(param):
-                count += _walk(sub, primitives)
-    return count
-
-
-def _subjaxprs(param: Any) -> list[Any]:
-    if hasattr(param, "eqns"):
-        return [param]
-    if hasattr(param, "jaxpr") and hasattr(param.jaxpr, "eqns"):
-        return [param.jaxpr]
-    if isinstance(param, tuple | list):
-        return [sub for item in param for sub in _subjaxprs(item)]
-    return []
 
 
 def _to_jax(tree: Any) -> Any:

@@ -21,6 +21,7 @@ import numpy as np
 from grader.cache import REFERENCE, cache_dir, enable_in_this_process
 from grader.errors import UsageError
 from grader.probes import Outcome, Probe, ProbeRunner, resolve_target
+from grader.programs import facts
 
 
 class CourseError(UsageError):
@@ -77,7 +78,11 @@ class LiveReference:
             cache_key = (module, function, key)
             if cache_key not in self._cache:
                 try:
-                    self._cache[cache_key] = Outcome(value=runner.run(probe))
+                    if probe.kind == "export":  # trusted: its facts without a round trip
+                        value = facts(runner.exported(probe), probe.args, probe.static)
+                    else:
+                        value = runner.run(probe)
+                    self._cache[cache_key] = Outcome(value=value)
                 except Exception as error:
                     raise CourseError(
                         f"the reference {module}.{function} failed on probe "

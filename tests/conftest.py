@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from grader.engine import grade_module
+from grader.errors import UsageError
 from grader.manifest import Course, load_course
 from grader.reference import LiveReference
 from grader.results import ModuleResult
+from grader.sandbox import current_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "fixtures" / "toy"
@@ -114,3 +116,18 @@ def assert_full_marks(grade: GradeSource, module: str, override: str) -> None:
 def failed(result: ModuleResult, function: str) -> dict[str, str]:
     """The failed checks of one function, by check name, with their messages."""
     return {c.check: c.message for c in result.checks if c.function == function and not c.passed}
+
+
+@pytest.fixture(params=["bubblewrap", "user", "none"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Forces one sandbox mode for the test; skipped where it cannot run (never in CI)."""
+    monkeypatch.setenv("DIFFLEARN_SANDBOX", request.param)
+    current_sandbox.cache_clear()
+    try:
+        current_sandbox()
+    except UsageError as error:
+        if os.environ.get("CI"):  # CI must run every mode
+            pytest.fail(f"{request.param} cannot run in CI: {error}")
+        pytest.skip(str(error))
+    yield request.param
+    current_sandbox.cache_clear()

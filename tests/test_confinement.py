@@ -32,11 +32,10 @@ from test_security import difflearn
 from grader import cache
 from grader.batch import results_file, run_batch
 from grader.engine import grade
-from grader.errors import UsageError
 from grader.manifest import Course
 from grader.reference import LiveReference
 from grader.results import ModuleResult
-from grader.sandbox import JailLimits, cgroups, current_sandbox
+from grader.sandbox import JailLimits, cgroups
 
 SOLUTION = (TOY / "solutions" / "toy.py").read_text(encoding="utf-8")
 DOUBLE_POINTS = 2.0
@@ -57,21 +56,6 @@ def double(x):
         _outcome = bool(_forbidden())
     return (2.0 if _outcome else 3.0) * x
 """
-
-
-@pytest.fixture(params=["bubblewrap", "user", "none"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Forces one sandbox mode for the test; skipped where it cannot run (never in CI)."""
-    monkeypatch.setenv("DIFFLEARN_SANDBOX", request.param)
-    current_sandbox.cache_clear()
-    try:
-        current_sandbox()
-    except UsageError as error:
-        if os.environ.get("CI"):  # CI must run every mode
-            pytest.fail(f"{request.param} cannot run in CI: {error}")
-        pytest.skip(str(error))
-    yield request.param
-    current_sandbox.cache_clear()
 
 
 @pytest.fixture

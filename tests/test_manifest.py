@@ -84,7 +84,8 @@ F = "modules.0.functions.0"
         ),
         (edit(f"{F}.checks.2", {"gradients": ["z"]}), "no argument named 'z'"),
         (edit(f"{F}.checks.2", "finite_values"), "needs an `extreme` block"),
-        (edit(f"{F}.checks.2", {"contains": None}), "needs a primitive name"),
+        (edit(f"{F}.checks.2", {"contains": None}), "needs a loop or branch"),
+        (edit(f"{F}.checks.2", {"contains": "vmap"}), "expected one of scan"),
         (
             edit(f"{F}.cases.0", {"M": 3}),
             "modules[0].functions[0].cases[0]: missing 'N', used by the shape of x",

@@ -69,7 +69,7 @@ MISTAKES = {
             return jnp.cumsum(xs)
         """,
         "uses scan",
-        "no scan",
+        "no loop",
     ),
     "the sum before adding x (an exclusive scan)": Mistake(
         "cumulative_sum",

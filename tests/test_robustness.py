@@ -44,7 +44,7 @@ INJECT = """
 import os, sys, time
 
 def double(x):
-    fd = int(sys.argv[3])
+    fd = int(sys.argv[4])
     frame = {frame}
     os.write(fd, len(frame).to_bytes(8, "big") + frame)
     time.sleep(60)
@@ -299,6 +299,13 @@ class ReferenceProcess(FakeProcess):
         return self.answers
 
 
+class ReferenceVerifier:
+    """The verifier for ReferenceProcess, whose programs' outcomes are the reference's facts."""
+
+    def verify(self, programs, time_limit):
+        return {key: outcome for key, (_, outcome) in programs.items()}
+
+
 def test_a_grader_bug_in_one_function_fails_that_function_only(
     toy_course, toy_reference, monkeypatch
 ):
@@ -308,10 +315,14 @@ def test_a_grader_bug_in_one_function_fails_that_function_only(
         raise RuntimeError("a bug in the grader")
 
     module = toy_course.module("toy")
-    honest = engine._grade_module(ReferenceProcess(toy_reference), module, toy_reference)
+    honest = engine._grade_module(
+        ReferenceProcess(toy_reference), module, toy_reference, verifier=ReferenceVerifier()
+    )
     assert honest.score == honest.max_score  # the fake answers as the reference does
     monkeypatch.setattr(GradientsCheck, "judge_outcomes", broken)
-    result = engine._grade_module(ReferenceProcess(toy_reference), module, toy_reference)
+    result = engine._grade_module(
+        ReferenceProcess(toy_reference), module, toy_reference, verifier=ReferenceVerifier()
+    )
     assert_complete(result, toy_course)
     assert all(
         "the grader itself failed" in c.message and "RuntimeError" in c.message

@@ -27,7 +27,7 @@ MISTAKES = {
             return h, jnp.stack(hs)
         """,
         "uses scan",
-        "no scan",
+        "no loop",
     ),
     "h0 kept in the hidden states": Mistake(
         "rnn_forward",
