@@ -22,12 +22,28 @@ from grader.probes import ErrorInfo, Outcome, Probe
 from grader.programs import PRIMITIVE_OPS
 
 NOT_IMPLEMENTED = "not implemented yet"
-TRACER_ERRORS = (
-    "ConcretizationTypeError",
-    "TracerBoolConversionError",
-    "TracerIntegerConversionError",
-    "TracerArrayConversionError",
-)
+# What each of JAX's tracer errors means the code did, and what to do instead; the
+# first that the error is an instance of applies (the last is their common base).
+TRACER_ERRORS = {
+    "TracerBoolConversionError": (
+        "a Python `if`, `while`, `and`, `or` or bool() on a traced value: a tracer stands "
+        "for every possible value. Choose between results with jnp.where(condition, a, b) "
+        "or jax.lax.cond"
+    ),
+    "TracerIntegerConversionError": (
+        "int(), range() or an index taken from a traced value (a loop count, a position): "
+        "pass a count as a static argument (`static_argnums`), loop with jax.lax.fori_loop "
+        "or jax.lax.scan, and index with jax.lax.dynamic_slice"
+    ),
+    "TracerArrayConversionError": (
+        "NumPy (np.asarray, np.exp, ...) on a traced value: NumPy needs concrete numbers. "
+        "Compute with jax.numpy"
+    ),
+    "ConcretizationTypeError": (
+        "the concrete value of a traced array, as a Python `if`, float(), a shape taken "
+        "from values or NumPy on it does: compute with jax.numpy, and choose with jnp.where"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -47,13 +63,11 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
     if error.is_a("NotImplementedError"):
         return NOT_IMPLEMENTED
     where = error.where
-    if any(error.is_a(name) for name in TRACER_ERRORS):
+    cause = next((why for name, why in TRACER_ERRORS.items() if error.is_a(name)), None)
+    if cause is not None:
         return (
             f"fails when traced (as jax.jit and jax.grad do) with {error.type_name}{where}: "
-            "the code needs the concrete value of a traced array, as a Python `if`, bool(), "
-            "int(), float() or np.asarray on it does. A tracer stands for every possible "
-            "value; choose between results with jnp.where(condition, a, b) (or jax.lax.cond) "
-            "and compute with jax.numpy, not NumPy."
+            f"the code uses {cause}."
         )
     if error.is_a("ValueError") and "truth value of an array" in error.message:
         return (
@@ -227,44 +241,68 @@ class GradientsCheck(ValuesCheck):
         )
 
 
+OVERFLOW = (
+    "Rewrite the formula so that nothing overflows or underflows: exp of a large number is "
+    "inf, exp of a very negative one is 0, and log(0) is -inf."
+)
+GRADIENT_OVERFLOW = (
+    "Some step of the formula overflows (inf) or divides inf by inf (nan) even where the "
+    "value itself is finite."
+)
+SATURATION = (
+    "Finite is not enough: a formula that clips its inputs, or loses precision at these "
+    "magnitudes in float32 (1 - p rounding to 0, exp overflowing), gives other values here."
+)
+
+
 class FiniteValuesCheck(Check):
-    """Finite outputs on the extreme inputs of course.yml."""
+    """On the extreme inputs of course.yml: outputs finite wherever the reference's are, and
+    equal to its there, within the extreme block's tolerance (or the function's)."""
 
     def probes(self) -> dict[str, Probe]:
         return {"call/extreme": self._call("call", self.extreme)}
 
     def judge_outcomes(self, expected, actual):
-        inputs = self.extreme
-        found = nonfinite(actual["call/extreme"].value)
-        if found:
-            return Verdict(
-                False,
-                f"on extreme inputs ({_show_args(self.function, inputs)}): "
-                f"{found}. Rewrite the formula so that nothing overflows.",
-            )
-        return Verdict(True, "the outputs stay finite on extreme inputs")
+        theirs, mine = expected["call/extreme"].value, actual["call/extreme"].value
+        failed = _on_extreme(self.function, self.extreme, theirs, mine, "output", OVERFLOW)
+        return failed or Verdict(True, "the outputs stay finite and right on extreme inputs")
 
 
 class FiniteGradientsCheck(GradientsCheck):
-    """Finite gradients on the extreme inputs of course.yml."""
+    """Gradients on the extreme inputs, judged as FiniteValuesCheck judges outputs."""
 
     def probes(self) -> dict[str, Probe]:
         inputs = self.extreme
         return {"vjp/extreme": self._call("vjp", inputs, wrt=self.wrt, cotangent="ones")}
 
     def judge_outcomes(self, expected, actual):
-        inputs = self.extreme
-        for position, gradient in zip(self.wrt, actual["vjp/extreme"].value, strict=True):
-            name = self.function.arg_names[position]
-            found = nonfinite(gradient, f"the gradient with respect to {name}")
-            if found:
-                return Verdict(
-                    False,
-                    f"on extreme inputs ({_show_args(self.function, inputs)}): "
-                    f"{found}. Some step of the formula overflows (inf) or divides "
-                    "inf by inf (nan) even where the value itself is finite.",
-                )
-        return Verdict(True, "the gradients stay finite on extreme inputs")
+        theirs, mine = expected["vjp/extreme"].value, actual["vjp/extreme"].value
+        for position, e, a in zip(self.wrt, theirs, mine, strict=True):
+            path = f"the gradient with respect to {self.function.arg_names[position]}"
+            failed = _on_extreme(self.function, self.extreme, e, a, path, GRADIENT_OVERFLOW)
+            if failed:
+                return failed
+        return Verdict(True, "the gradients stay finite and right on extreme inputs")
+
+
+def _on_extreme(
+    function: FunctionSpec, inputs: Inputs, theirs: Any, mine: Any, path: str, overflow: str
+) -> Verdict | None:
+    """A failure where `mine` is not finite, or not the reference's, where `theirs` is
+    finite; None where it is."""
+    assert function.extreme is not None
+    where = f"on extreme inputs ({_show_args(function, inputs)})"
+    mismatch = structure_mismatch(theirs, mine, path)
+    if mismatch:
+        return Verdict(False, f"{where}: {mismatch}")
+    found = nonfinite(mine, path, expected=theirs)
+    if found:
+        return Verdict(False, f"{where}: {found}. {overflow}")
+    tolerance = function.extreme.tolerance or function.tolerance
+    mismatch = value_mismatch(theirs, mine, tolerance, inputs.case, path, where_finite=True)
+    if mismatch:
+        return Verdict(False, f"{where}: {mismatch}. {SATURATION}")
+    return None
 
 
 class ProgramCheck(Check):
@@ -356,8 +394,9 @@ class ConstantSizeCheck(ProgramCheck):
         return Verdict(
             False,
             f"the compiled program grows with {dim}: {counts[0]} operations at {at[0]}, "
-            f"{counts[1]} at {at[1]}. A Python loop unrolls into one copy per step; "
-            "jax.vmap or jax.lax.scan compile the body once.",
+            f"{counts[1]} at {at[1]}. Something is repeated for each step: a Python loop "
+            "unrolls into one copy per step (jax.lax.associative_scan into one level per "
+            "doubling); jax.vmap and jax.lax.scan compile the body once.",
         )
 
 

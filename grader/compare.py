@@ -64,6 +64,8 @@ def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str 
             hint = " (transposed?)"
         elif actual.ndim == 0 and expected.ndim > 0:
             hint = " (reduced to a scalar where one value per entry is expected?)"
+        elif actual.ndim > 0 and expected.ndim == 0 and actual.size == 1:
+            hint = " (keepdims=True, or an index kept? one scalar of shape () is expected)"
         elif actual.ndim > 0 and expected.ndim == 0:
             hint = " (a value per example where one scalar is expected: a missing mean?)"
         return f"{path}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}{hint}"
@@ -85,9 +87,15 @@ def leaves(tree: Any, path: str = "output") -> Iterator[tuple[str, Any]]:
 
 
 def value_mismatch(
-    expected: Any, actual: Any, tolerance: Tolerance, sizes: Mapping[str, Any], path: str = "output"
+    expected: Any,
+    actual: Any,
+    tolerance: Tolerance,
+    sizes: Mapping[str, Any],
+    path: str = "output",
+    where_finite: bool = False,
 ) -> str | None:
-    """Where `actual` is not close to `expected`; the structures must already match."""
+    """Where `actual` is not close to `expected`; the structures must already match.
+    With `where_finite`, only the entries where `expected` is finite are compared."""
     pairs = zip(leaves(expected, path), leaves(actual, path), strict=True)
     for (name, e), (_, a) in pairs:
         e = np.asarray(e)
@@ -96,6 +104,8 @@ def value_mismatch(
             close = a == e
         else:
             close = np.isclose(a, e, rtol=tolerance.rtol, atol=tolerance.atol)
+            if where_finite:
+                close |= ~np.isfinite(e)
         if np.all(close):
             continue
         bad = np.argwhere(~close) if e.ndim else np.zeros((1, 0), dtype=int)
@@ -112,13 +122,18 @@ def value_mismatch(
     return None
 
 
-def nonfinite(tree: Any, path: str = "output") -> str | None:
-    """The first leaf of `tree` holding a nan or an inf, described."""
+def nonfinite(tree: Any, path: str = "output", expected: Any = None) -> str | None:
+    """The first leaf of `tree` holding a nan or an inf, described; with `expected` (of the
+    same structure), only where the expected value is finite."""
+    references = (leaf for _, leaf in leaves(expected, path)) if expected is not None else None
     for name, leaf in leaves(tree, path):
         array = np.asarray(leaf)
+        reference = next(references) if references is not None else None
         if array.dtype.kind not in "fc":
             continue
         bad = ~np.isfinite(array)
+        if reference is not None:
+            bad &= np.isfinite(np.asarray(reference))
         if np.any(bad):
             index = tuple(int(i) for i in np.argwhere(bad)[0]) if array.ndim else ()
             where = f" at {list(index)}" if array.ndim else ""
@@ -141,12 +156,18 @@ def _hint(
     """A guess at the mistake, from how the wrong values relate to the right ones."""
     if expected.dtype.kind not in "fc" or not np.all(np.isfinite(actual)):
         return None
-    if (
-        expected.ndim == 1
-        and expected.size >= 3
-        and np.allclose(actual[:-1], expected[1:], rtol=tolerance.rtol, atol=tolerance.atol)
-    ):
-        return "Each entry equals the expected next one: recorded after the update, not before?"
+    if expected.ndim == 1 and expected.size >= 3:
+        options = {"rtol": tolerance.rtol, "atol": tolerance.atol}
+        if np.allclose(actual[:-1], expected[1:], **options):
+            return (
+                "Each entry equals the expected next one: one step ahead, as a value taken "
+                "after its step (or update) where the one before it is due?"
+            )
+        if np.allclose(actual[1:], expected[:-1], **options):
+            return (
+                "Each entry equals the expected previous one: one step behind, as a value "
+                "taken before its step (an exclusive scan) where the one after it is due?"
+            )
     mask = np.abs(expected) > max(tolerance.atol, 1e-6) * 10
     if not np.any(mask):
         return None
@@ -162,4 +183,8 @@ def _hint(
                 return f"It is {name} = {size} times the expected value: a sum where a mean is due?"
             if np.isclose(ratio, 1.0 / size, rtol=1e-3):
                 return f"It is 1/{name} of the expected value: a mean where a sum is due?"
+    if np.isclose(ratio, 2.0, rtol=1e-3):
+        return "It is twice the expected value: a factor of 2 too many, or a 1/2 missing?"
+    if np.isclose(ratio, 0.5, rtol=1e-3):
+        return "It is half the expected value: a factor of 1/2 too many, or a 2 missing?"
     return None

@@ -180,8 +180,19 @@ class CheckSpec:
 
 @dataclass(frozen=True)
 class ExtremeInputs:
+    """The `extreme` block: one case whose inputs stress the formula (huge logits, a long
+    sequence), with some arguments written out.
+
+    Attributes:
+      case: the sizes.
+      args: the arguments written out; the others are drawn as in every case.
+      tolerance: the comparison's, where extreme magnitudes need their own (course.yml
+        says why); None for the function's.
+    """
+
     case: Mapping[str, Any]
     args: Mapping[str, ArgSpec]
+    tolerance: Tolerance | None = None
 
 
 @dataclass(frozen=True)
@@ -585,9 +596,12 @@ class _Parser:
         parsed_cases = tuple(
             self.case(case, f"{key}.cases[{i}]", parsed_args) for i, case in enumerate(cases)
         )
+        tolerance = self.tolerance(
+            value.get("tolerance", {}), f"{key}.tolerance", inherited.tolerance
+        )
         extreme = None
         if "extreme" in value:
-            extreme = self.extreme(value["extreme"], f"{key}.extreme", parsed_args)
+            extreme = self.extreme(value["extreme"], f"{key}.extreme", parsed_args, tolerance)
         checks = value["checks"]
         if not isinstance(checks, list) or not checks:
             raise self.fail(f"{key}.checks", "expected a non-empty list of checks")
@@ -610,9 +624,7 @@ class _Parser:
             args=parsed_args,
             cases=parsed_cases,
             checks=parsed_checks,
-            tolerance=self.tolerance(
-                value.get("tolerance", {}), f"{key}.tolerance", inherited.tolerance
-            ),
+            tolerance=tolerance,
             limits=self.limits(value.get("limits", {}), f"{key}.limits", inherited.limits),
             seed=int(self.number(value.get("seed", inherited.seed), f"{key}.seed", integer=True)),
             extreme=extreme,
@@ -734,12 +746,22 @@ class _Parser:
             self.number(entry, f"{key}.{name}")
         return dict(value)
 
-    def extreme(self, value: Any, key: str, args: Mapping[str, ArgSpec]) -> ExtremeInputs:
-        value = self.mapping(value, key, required=("case", "args"))
+    def extreme(
+        self, value: Any, key: str, args: Mapping[str, ArgSpec], tolerance: Tolerance
+    ) -> ExtremeInputs:
+        value = self.mapping(value, key, required=("case", "args"), optional=("tolerance",))
         overrides = self.mapping(value["args"], f"{key}.args", optional=tuple(args))
         parsed = {name: self.arg(spec, f"{key}.args.{name}") for name, spec in overrides.items()}
         merged = {**args, **parsed}
-        return ExtremeInputs(case=self.case(value["case"], f"{key}.case", merged), args=parsed)
+        return ExtremeInputs(
+            case=self.case(value["case"], f"{key}.case", merged),
+            args=parsed,
+            tolerance=(
+                self.tolerance(value["tolerance"], f"{key}.tolerance", tolerance)
+                if "tolerance" in value
+                else None
+            ),
+        )
 
     def check(
         self,

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import TOY, failed
 
-from grader.checks import Check, Verdict, make_checks
+from grader.checks import Check, Verdict, describe_error, make_checks
 from grader.engine import grade_module
 from grader.manifest import CheckSpec, Course, OutcomeSpec
-from grader.probes import Outcome
+from grader.probes import ErrorInfo, Outcome
 from grader.wire import Opaque
 
 PYTHON_LOOP_CUMSUM = """
@@ -284,3 +284,19 @@ def test_an_opaque_leaf_of_a_fit_never_reaches_the_outcome_lambdas(course, chang
         assert not verdict.passed
         assert message in verdict.message, verdict.message
     assert recorder.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "hint", "not_hint"),
+    [
+        ("TracerBoolConversionError", "jnp.where", "static_argnums"),
+        ("TracerIntegerConversionError", "static_argnums", "jnp.where"),
+        ("TracerArrayConversionError", "jax.numpy", "static_argnums"),
+    ],
+)
+def test_each_tracer_error_gets_its_own_hint(course, error, hint, not_hint):
+    # As JAX's classes are: each a ConcretizationTypeError, itself a TypeError.
+    types = [error, "ConcretizationTypeError", "TypeError", "Exception"]
+    limits = course.module("bce").function("sigmoid").limits
+    message = describe_error(ErrorInfo(types=types, message="x"), limits)
+    assert error in message and hint in message and not_hint not in message

@@ -44,7 +44,18 @@ def test_hints_for_a_sum_a_flipped_sign_and_a_shift():
     assert "sign is flipped" in value_mismatch(expected, -expected, TOL, {"N": 8})
     losses = np.array([0.9, 0.7, 0.6, 0.55], f32)
     shifted = np.array([0.7, 0.6, 0.55, 0.52], f32)
-    assert "after the update" in value_mismatch(losses, shifted, TOL, {})
+    assert "one step ahead" in value_mismatch(losses, shifted, TOL, {})
+    sums = np.array([1.0, 3.0, 6.0, 10.0], f32)
+    exclusive = np.array([0.0, 1.0, 3.0, 6.0], f32)
+    assert "one step behind" in value_mismatch(sums, exclusive, TOL, {})
+
+
+def test_hints_for_half_and_twice_and_kept_dimensions():
+    expected = np.array([0.5, 1.5, -2.0], f32)
+    assert "half the expected" in value_mismatch(expected, expected / 2, TOL, {"N": 3})
+    assert "twice the expected" in value_mismatch(expected, expected * 2, TOL, {"N": 3})
+    assert "keepdims" in structure_mismatch(np.array(0.5, f32), np.array([0.5], f32))
+    assert "missing mean" in structure_mismatch(np.array(0.5, f32), np.ones(3, f32))
 
 
 def test_nonfinite_finds_nan_and_inf():
@@ -54,3 +65,24 @@ def test_nonfinite_finds_nan_and_inf():
     )
     assert nonfinite(np.array(np.inf, f32)) == "output is inf"
     assert nonfinite((np.ones(2, f32), np.array([1, 2]))) is None
+
+
+def test_where_the_reference_is_not_finite_nothing_is_asked():
+    expected = np.array([np.inf, 2.0, np.nan], dtype=np.float32)
+    # Anything goes where the reference overflows; a nan where it is finite fails.
+    assert nonfinite(np.array([np.nan, 2.0, np.inf], np.float32), expected=expected) is None
+    found = nonfinite(np.array([np.inf, np.nan, 0.0], np.float32), expected=expected)
+    assert found is not None and "at [1]" in found
+
+
+def test_values_compared_only_where_the_reference_is_finite():
+    expected = np.array([np.inf, 2750.0], dtype=np.float32)
+    assert (
+        value_mismatch(expected, np.array([0.0, 2750.0], np.float32), TOL, {}, where_finite=True)
+        is None
+    )
+    found = value_mismatch(
+        expected, np.array([np.inf, 7.69], np.float32), TOL, {}, where_finite=True
+    )
+    assert found is not None and "expected 2750" in found and "got 7.69" in found
+    assert value_mismatch(expected, np.array([0.0, 2750.0], np.float32), TOL, {}) is not None

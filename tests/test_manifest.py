@@ -137,3 +137,13 @@ def test_invalid_yaml_and_a_missing_file(tmp_path):
 
 def test_the_repository_manifest_is_the_one_graded():
     assert (ROOT / "course.yml").is_file()
+
+
+def test_an_extreme_block_may_set_its_own_tolerance(course):
+    forward = course.module("hmm").function("forward_log_likelihood")
+    assert forward.extreme is not None and forward.extreme.tolerance is not None
+    # Its own rtol; the function's atol where it sets none.
+    assert forward.extreme.tolerance.rtol == 1e-3
+    assert forward.extreme.tolerance.atol == forward.tolerance.atol
+    sigmoid = course.module("bce").function("sigmoid")
+    assert sigmoid.extreme is not None and sigmoid.extreme.tolerance is None

@@ -78,7 +78,7 @@ MISTAKES = {
             return jax.lax.scan(lambda total, x: (total + x, total), 0.0, xs)[1]
         """,
         "values",
-        "expected",
+        "an exclusive scan",
     ),
 }
 
