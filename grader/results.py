@@ -69,12 +69,14 @@ class CheckResult:
 @dataclass(frozen=True)
 class ModuleResult:
     """One module's checks; `outputs` is what the submission printed, per function (a
-    bounded head and tail of it, see grader.isolation)."""
+    bounded head and tail of it, see grader.isolation); `notes` say what of the module
+    did not run (a notebook's cells that raised and were skipped, grader.notebooks)."""
 
     name: str
     title: str
     checks: tuple[CheckResult, ...]
     outputs: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def score(self) -> float:
