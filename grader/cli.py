@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +21,7 @@ from rich.progress import (
 )
 
 from grader import __version__
+from grader.batch import Progress as BatchProgress
 from grader.batch import StudentResult, find_students, is_done, run_batch, summarize, write_grades
 from grader.engine import find_submissions, grade
 from grader.errors import UsageError
@@ -100,14 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/summary.md.",
     )
     batch_parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
-    batch_parser.add_argument(
-        "--workers",
-        "-j",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="worker processes (default: the CPU cores)",
-    )
+    _add_workers(batch_parser)
     batch_parser.add_argument(
         "--out",
         type=Path,
@@ -152,13 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "solution cells, an autograded test cell per function) and nbgrader_config.py "
         "into the nbgrader course folder DIR.",
     )
-    nbgrader_parser.add_argument(
-        "--course-dir",
-        type=Path,
-        default=Path("nbgrader"),
-        metavar="DIR",
-        help="the nbgrader course folder (default: nbgrader/)",
-    )
+    _add_course_dir(nbgrader_parser, Path("nbgrader"))
     _add_force_and_course(
         nbgrader_parser, "replace notebooks that exist in DIR/source", run_nbgrader
     )
@@ -199,6 +188,27 @@ def _add_course_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help=f"the course manifest (default: {MANIFEST} in this folder or the nearest above)",
+    )
+
+
+def _add_course_dir(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--course-dir",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help="the nbgrader course folder (default: nbgrader/)",
+    )
+
+
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: the CPU cores)",
     )
 
 
@@ -251,10 +261,46 @@ def run_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _class_progress(console: Console, total: int | None = None) -> Iterator[BatchProgress]:
+    """What a batch reports as each student is done: a progress bar on a terminal (the
+    last student, the failures so far), otherwise a line per student."""
+    if not console.is_terminal:
+
+        def log(student: StudentResult, done: int, total: int) -> None:
+            status = (
+                f"FAILED: {student.message}"
+                if student.failed
+                else f"{format_points(student.score)} / {format_points(student.max_score)}"
+            )
+            print(printable(f"[{done}/{total}] {student.student}: {status}"), flush=True)
+
+        yield log
+        return
+    failures = 0
+    with _progress_bar(console, time_left=True) as bar:
+        task = bar.add_task("grading", total=total)
+
+        def advance(student: StudentResult, done: int, total: int) -> None:
+            nonlocal failures
+            failures += student.failed
+            # The bar reads its description as markup; a student names the folder.
+            name = escape(printable(student.student))
+            bar.update(
+                task, completed=done, total=total, description=f"graded {name} ({failures} failed)"
+            )
+
+        yield advance
+
+
+def _check_workers(workers: int) -> None:
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+
+
 def run_grade_batch(args: argparse.Namespace) -> int:
     course = find_course(args.course)
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    _check_workers(args.workers)
     students = find_students(args.submissions)
     console = Console(highlight=False)
     done_before = sum(is_done(course, args.out, s) for s in students)
@@ -265,31 +311,8 @@ def run_grade_batch(args: argparse.Namespace) -> int:
                 "grading the rest"
             )
         )
-    failures = 0
-    if console.is_terminal:
-        with _progress_bar(console, time_left=True) as bar:
-            task = bar.add_task("grading", total=len(students) - done_before)
-
-            def advance(student: StudentResult, done: int, total: int) -> None:
-                nonlocal failures
-                failures += student.failed
-                # The bar reads its description as markup; a student names the folder.
-                name = escape(printable(student.student))
-                bar.update(task, advance=1, description=f"graded {name} ({failures} failed)")
-
-            run_batch(course, args.submissions, args.out, args.workers, advance)
-    else:
-
-        def log(student: StudentResult, done: int, total: int) -> None:
-            status = (
-                f"FAILED: {student.message}"
-                if student.failed
-                else f"{format_points(student.score)} / {format_points(student.max_score)}"
-            )
-            line = f"[{done}/{total - done_before}] {student.student}: {status}"
-            print(printable(line), flush=True)
-
-        run_batch(course, args.submissions, args.out, args.workers, log)
+    with _class_progress(console, len(students) - done_before) as progress:
+        run_batch(course, args.submissions, args.out, args.workers, progress)
     grades = write_grades(course, args.out)
     console.print(plain(summarize(args.out)))
     console.print(plain(f"wrote {grades} and {args.out / 'summary.md'}"))
