@@ -25,6 +25,7 @@ from grader.batch import Progress as BatchProgress
 from grader.batch import StudentResult, find_students, is_done, run_batch, summarize, write_grades
 from grader.engine import find_submissions, grade
 from grader.errors import UsageError
+from grader.gradebook import autograde, open_nbgrader_course
 from grader.gradescope import build_bundle
 from grader.manifest import Course, load_course
 from grader.nbgrader import write_course
@@ -151,6 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force_and_course(
         nbgrader_parser, "replace notebooks that exist in DIR/source", run_nbgrader
     )
+    nbgrader_commands = nbgrader_parser.add_subparsers(dest="nbgrader_command", metavar="COMMAND")
+    autograde_parser = nbgrader_commands.add_parser(
+        "autograde",
+        help="decide an assignment's scores in the sandbox and write them into the gradebook",
+        description="Run after `nbgrader autograde ASSIGNMENT`, before `nbgrader "
+        "generate_feedback ASSIGNMENT`. Grades every submission of ASSIGNMENT (a module of "
+        "the course) in the sandbox, against the instructor's reference with its unseen "
+        "cases, and writes each test cell's score into DIR's gradebook (as the auto score; "
+        "manual scores are kept) and the sandbox's feedback into the autograded notebooks.",
+    )
+    autograde_parser.add_argument("assignment", metavar="ASSIGNMENT")
+    autograde_parser.add_argument(
+        "--student",
+        action="append",
+        metavar="ID",
+        help="grade only this student (repeatable); default: every submission",
+    )
+    _add_workers(autograde_parser)
+    # The options shared with `difflearn nbgrader` may also come after the subcommand.
+    _add_course_dir(autograde_parser, argparse.SUPPRESS)
+    _add_course_option(autograde_parser, argparse.SUPPRESS)
+    autograde_parser.set_defaults(handler=run_nbgrader_autograde)
 
     stubs_parser = commands.add_parser(
         "stubs",
@@ -182,10 +205,11 @@ def _add_force_and_course(
     parser.set_defaults(handler=handler)
 
 
-def _add_course_option(parser: argparse.ArgumentParser) -> None:
+def _add_course_option(parser: argparse.ArgumentParser, default: object = None) -> None:
     parser.add_argument(
         "--course",
         type=Path,
+        default=default,
         metavar="FILE",
         help=f"the course manifest (default: {MANIFEST} in this folder or the nearest above)",
     )
@@ -340,6 +364,28 @@ def run_nbgrader(args: argparse.Namespace) -> int:
         f"wrote {len(files)} files to {args.course_dir}; next, there: "
         "nbgrader generate_assignment <module>"
     )
+    return 0
+
+
+def run_nbgrader_autograde(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    _check_workers(args.workers)
+    nbgrader = open_nbgrader_course(args.course_dir)
+    console = Console(highlight=False)
+    with _class_progress(console) as progress:
+        scores = autograde(course, nbgrader, args.assignment, args.workers, args.student, progress)
+    lines = [f"{s.student}: grading failed: {s.failed}" for s in scores if s.failed]
+    if kept := sum(s.manual_kept for s in scores):
+        lines.append(
+            f"kept {kept} manual scores, which count over the auto scores written; "
+            "they are marked as needing manual grading, to look at again"
+        )
+    lines.append(
+        f"wrote the sandbox's scores of {len(scores)} submissions of {args.assignment} into "
+        f"{nbgrader.gradebook_file or nbgrader.db_url}; next, in {args.course_dir}: "
+        f"nbgrader generate_feedback {args.assignment}"
+    )
+    print(printable("\n".join(lines)))
     return 0
 
 

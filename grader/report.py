@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.manifest import GradescopeSettings
-from grader.results import GradeResult, ModuleResult, format_points, round_points
+from grader.results import CheckResult, GradeResult, ModuleResult, format_points, round_points
 
 # Every C0 and C1 control character but tab and newline, as its escape: rich lets ESC and
 # CSI (\x9b) through to the terminal, where they clear, move, recolour or retitle it, and
@@ -147,6 +147,30 @@ def gradescope_results(
             "cgroups": result.sandbox.cgroups,
         }
     return data
+
+
+def results_checks(data: dict[str, Any]) -> tuple[CheckResult, ...]:
+    """The checks of results.json's data, as `gradescope_results` wrote them; ValueError
+    if they are not."""
+    checks = []
+    try:
+        for test in data["tests"]:
+            module, function, check = CheckResult.split_name(test["name"])
+            checks.append(
+                CheckResult(
+                    module=module,
+                    function=function,
+                    check=check,
+                    score=float(test["score"]),
+                    max_score=float(test["max_score"]),
+                    passed=test["status"] == "passed",
+                    message=str(test["output"]),
+                    hidden="visibility" in test,
+                )
+            )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"malformed results ({type(error).__name__}: {error})") from None
+    return tuple(checks)
 
 
 def function_feedback(module: ModuleResult, function: str) -> list[str]:
