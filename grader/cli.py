@@ -377,8 +377,8 @@ def run_nbgrader_autograde(args: argparse.Namespace) -> int:
     lines = [f"{s.student}: grading failed: {s.failed}" for s in scores if s.failed]
     if kept := sum(s.manual_kept for s in scores):
         lines.append(
-            f"kept {kept} manual scores, which count over the auto scores written; "
-            "they are marked as needing manual grading, to look at again"
+            f"manual scores kept: {kept} (they count over the auto scores written, and are "
+            "marked as needing manual grading, to be looked at again)"
         )
     lines.append(
         f"wrote the sandbox's scores of {len(scores)} submissions of {args.assignment} into "

@@ -336,30 +336,35 @@ def test_the_feedback_shows_what_the_sandbox_said(nbgrader_course, course):
 
 
 def copy_course(nbgrader_course: Path, to: Path, results: bool) -> Path:
-    """The course as nbgrader left it (with the sandbox's saved results, or without)."""
+    """The course with the gradebook as nbgrader's kernels left it, and the sandbox's saved
+    results or none."""
     ignore = shutil.ignore_patterns(KERNEL, "feedback", *([] if results else [RESULTS]))
-    return Path(shutil.copytree(nbgrader_course, to / "course", ignore=ignore))
+    copied = Path(shutil.copytree(nbgrader_course, to / "course", ignore=ignore))
+    shutil.copy(nbgrader_course / KERNEL / "gradebook.db", copied / "gradebook.db")
+    return copied
 
 
-def test_manual_scores_are_kept_and_marked_for_review(nbgrader_course, tmp_path):
+def test_manual_scores_are_kept_and_marked_for_review(nbgrader_course, tmp_path, capsys):
     from nbgrader.api import Gradebook
 
+    sigmoid = f"{MODULE}-sigmoid-test"
     copied = copy_course(nbgrader_course, tmp_path, results=True)
     with Gradebook(f"sqlite:///{copied / 'gradebook.db'}", "difflearn") as gradebook:
-        grade = gradebook.find_grade(f"{MODULE}-sigmoid-test", MODULE, MODULE, "forged-check")
+        grade = gradebook.find_grade(sigmoid, MODULE, MODULE, "forged-check")
+        assert grade.auto_score == 4.0  # the kernel's, forged
         grade.manual_score = 1.5
         gradebook.db.commit()
-    assert autograde(copied) == 0  # the saved results: nothing is graded again
-    assert grades(copied, "forged-check", "manual_score")[f"{MODULE}-sigmoid-test"] == 1.5
-    assert grades(copied, "forged-check", "auto_score")[f"{MODULE}-sigmoid-test"] == 0
-    assert scores(copied, "forged-check")[f"{MODULE}-sigmoid-test"] == 1.5
+    assert autograde(copied) == 0  # from the saved results: nothing is graded again
+    assert "manual scores kept: 1 " in capsys.readouterr().out
+    assert grades(copied, "forged-check", "manual_score")[sigmoid] == 1.5
+    assert grades(copied, "forged-check", "auto_score")[sigmoid] == 0
+    assert scores(copied, "forged-check")[sigmoid] == 1.5
     review = grades(copied, "forged-check", "needs_manual_grade")
-    assert review[f"{MODULE}-sigmoid-test"] is True
-    assert not any(v for k, v in review.items() if k != f"{MODULE}-sigmoid-test")
+    assert review == {name: name == sigmoid for name in review}
 
 
 def test_the_forgeries_get_the_stubs_score_in_the_user_sandbox(
-    nbgrader_course, tmp_path, monkeypatch
+    nbgrader_course, course, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("DIFFLEARN_SANDBOX", "user")
     current_sandbox.cache_clear()
@@ -370,6 +375,7 @@ def test_the_forgeries_get_the_stubs_score_in_the_user_sandbox(
             pytest.fail(f"the user sandbox cannot run in CI: {error}")
         pytest.skip(str(error))
     copied = copy_course(nbgrader_course, tmp_path, results=False)
+    assert sum(scores(copied, "forged-check").values()) == course.module(MODULE).points
     try:
         assert autograde(copied, "--student", "forged-check", "--student", "forged-grader") == 0
     finally:
