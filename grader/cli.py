@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write an nbgrader course: a notebook per module, with autograded test cells",
         description="Write source/<module>/<module>.ipynb for every module (teaching text, "
         "solution cells, an autograded test cell per function) and nbgrader_config.py "
-        "into the nbgrader course folder DIR.",
+        "into the nbgrader course folder DIR. With `autograde ASSIGNMENT`: decide the "
+        "scores of nbgrader's autograded submissions in the sandbox instead.",
     )
     _add_course_dir(nbgrader_parser, Path("nbgrader"))
     _add_force_and_course(
