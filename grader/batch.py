@@ -17,7 +17,7 @@ import multiprocessing
 import stat
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -43,6 +43,7 @@ class StudentResult:
     message: str = ""
 
 
+# Called as each student is done: their result, how many are done, of how many to grade.
 Progress = Callable[[StudentResult, int, int], None]
 
 
@@ -61,10 +62,12 @@ def find_students(submissions: Path) -> list[Path]:
     return students
 
 
-def fingerprint(course: Course, folder: Path) -> str:
-    """A hash of what would be graded of a student's folder, to tell a resumed run what
-    changed: read as grading reads it (grader.intake), so a link is never followed."""
-    return read_submission(folder, course.module_names, course.max_file_bytes).fingerprint()
+def fingerprint(course: Course, folder: Path, modules: Sequence[str] | None = None) -> str:
+    """A hash of what would be graded of a student's folder (its `modules`, by default
+    all), to tell a resumed run what changed: read as grading reads it (grader.intake),
+    so a link is never followed."""
+    names = modules or course.module_names
+    return read_submission(folder, names, course.max_file_bytes).fingerprint()
 
 
 def results_file(out: Path, student: Path) -> Path:
@@ -75,27 +78,35 @@ def results_file(out: Path, student: Path) -> Path:
 
 def is_done(course: Course, out: Path, student: Path, sha256: str | None = None) -> bool:
     """Whether `out` holds results for the student's files as they are (hash `sha256`)."""
-    try:
-        saved = json.loads(results_file(out, student).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    saved = saved_result(out, student)
+    if saved is None:
         return False
     current = sha256 or fingerprint(course, student)
     return saved.get("difflearn", {}).get("submission_sha256") == current
 
 
 def run_batch(
-    course: Course, submissions: Path, out: Path, workers: int, progress: Progress | None = None
+    course: Course,
+    submissions: Path,
+    out: Path,
+    workers: int,
+    progress: Progress | None = None,
+    *,
+    students: Sequence[Path] | None = None,
+    modules: Sequence[str] | None = None,
 ) -> list[StudentResult]:
-    """Grades every student not yet graded; returns what this run graded."""
-    students = find_students(submissions)
+    """Grades every student not yet graded; returns what this run graded. `students`
+    (folders in `submissions`) and `modules` narrow it; by default, all of both."""
+    students = find_students(submissions) if students is None else list(students)
     # Hashed before grading: a file changed while it is graded gets graded again next run.
-    hashes = {s: fingerprint(course, s) for s in students}
+    hashes = {s: fingerprint(course, s, modules) for s in students}
     pending = [s for s in students if not is_done(course, out, s, hashes[s])]
     out.mkdir(parents=True, exist_ok=True)
     graded: list[StudentResult] = []
     broken: Counter[Path] = Counter()
+    total = len(pending)
     while pending:
-        pending = _run_pool(course, pending, out, workers, graded, progress, hashes)
+        pending = _run_pool(course, pending, out, workers, graded, progress, total, hashes, modules)
         broken.update(pending[:1])
         for student in [s for s in pending if broken[s] >= 2]:
             # Twice in a pool that broke: grade it no more, and say so.
@@ -112,15 +123,20 @@ def _run_pool(
     workers: int,
     graded: list[StudentResult],
     progress: Progress | None,
+    total: int,
     hashes: dict[Path, str],
+    modules: Sequence[str] | None,
 ) -> list[Path]:
     """Grades `pending` in one pool; returns the students left if the pool broke."""
     context = multiprocessing.get_context("spawn")  # JAX does not survive a fork
+    # The results of the class are the class's too: no student's process may read them.
+    (out / STUDENTS).mkdir(parents=True, exist_ok=True)
+    private = [str(p) for p in [*private_folders(pending[0].parent), out / STUDENTS]]
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(str(course.path), [str(p) for p in private_folders(pending[0].parent)]),
+        initargs=(str(course.path), private, list(modules) if modules else None),
     ) as pool:
         futures: dict[Future[dict[str, Any]], Path] = {
             pool.submit(_grade_student, str(s)): s for s in pending
@@ -140,7 +156,7 @@ def _run_pool(
                         data = _failure(f"grading failed: {type(error).__name__}: {error}")
                     graded.append(_save(out, student, data, hashes[student]))
                     if progress is not None:
-                        progress(graded[-1], len(graded), len(hashes))
+                        progress(graded[-1], len(graded), total)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -161,7 +177,7 @@ def private_folders(submissions: Path) -> list[Path]:
     return folders
 
 
-def _init_worker(course_path: str, private: list[str]) -> None:
+def _init_worker(course_path: str, private: list[str], modules: list[str] | None) -> None:
     from grader.manifest import load_course
     from grader.recorded import reference_for
 
@@ -169,6 +185,7 @@ def _init_worker(course_path: str, private: list[str]) -> None:
     _worker["course"] = course
     _worker["reference"] = reference_for(course)
     _worker["private"] = [Path(p) for p in private]
+    _worker["modules"] = modules
 
 
 def _grade_student(folder: str) -> dict[str, Any]:
@@ -177,13 +194,18 @@ def _grade_student(folder: str) -> dict[str, Any]:
     try:
         # The other students' folders are hidden from this one's process.
         result = grade(
-            _worker["course"], Path(folder), _worker["reference"], hidden=_worker["private"]
+            _worker["course"],
+            Path(folder),
+            _worker["reference"],
+            _worker["modules"],
+            hidden=_worker["private"],
         )
     except UsageError as error:
         return _failure(str(error))
     data = gradescope_results(result, _worker["course"].gradescope)
     data["difflearn"] = {
         "modules": {m.name: [m.score, m.max_score] for m in result.modules},
+        "notes": {m.name: list(m.notes) for m in result.modules if m.notes},
         "max_score": result.max_score,
     }
     return data
@@ -206,6 +228,15 @@ def _save(out: Path, student: Path, data: dict[str, Any], sha256: str) -> Studen
         failed=bool(meta.get("failed")),
         message=data.get("output", ""),
     )
+
+
+def saved_result(out: Path, student: Path) -> dict[str, Any] | None:
+    """A student's saved results, or None where there are none (or they are unreadable)."""
+    try:
+        saved = json.loads(results_file(out, student).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
 
 
 def saved_results(out: Path) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # Imported before the submission, so the probes hold their own references to JAX.
+from grader.notebooks import NOTES, bounded_notes
 from grader.probes import ErrorInfo, Probe, ProbeRunner, describe_exception, resolve_target
 from grader.wire import decode, encode, read_frame, write_frame
 
@@ -80,7 +81,11 @@ def _import_submission(module_file: Path, module_name: str) -> tuple[dict[str, A
     except BaseException as error:  # SystemExit and KeyboardInterrupt at import count too
         info = describe_exception(error, str(module_file))
         return {"event": "import_error", "error": info.to_message()}, None
-    return {"event": "loaded"}, module
+    try:  # a notebook's notes on the cells it skipped (grader.notebooks), bounded
+        notes = list(bounded_notes(vars(module).get(NOTES)))
+    except BaseException:  # the student's module may hold anything under that name
+        notes = []
+    return {"event": "loaded", "notes": notes}, module
 
 
 def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -20,9 +21,11 @@ from rich.progress import (
 )
 
 from grader import __version__
+from grader.batch import Progress as BatchProgress
 from grader.batch import StudentResult, find_students, is_done, run_batch, summarize, write_grades
 from grader.engine import find_submissions, grade
 from grader.errors import UsageError
+from grader.gradebook import autograde, open_nbgrader_course
 from grader.gradescope import build_bundle
 from grader.manifest import Course, load_course
 from grader.nbgrader import write_course
@@ -100,14 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/summary.md.",
     )
     batch_parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
-    batch_parser.add_argument(
-        "--workers",
-        "-j",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="worker processes (default: the CPU cores)",
-    )
+    _add_workers(batch_parser)
     batch_parser.add_argument(
         "--out",
         type=Path,
@@ -150,18 +146,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="write an nbgrader course: a notebook per module, with autograded test cells",
         description="Write source/<module>/<module>.ipynb for every module (teaching text, "
         "solution cells, an autograded test cell per function) and nbgrader_config.py "
-        "into the nbgrader course folder DIR.",
+        "into the nbgrader course folder DIR. With `autograde ASSIGNMENT`: decide the "
+        "scores of nbgrader's autograded submissions in the sandbox instead.",
     )
-    nbgrader_parser.add_argument(
-        "--course-dir",
-        type=Path,
-        default=Path("nbgrader"),
-        metavar="DIR",
-        help="the nbgrader course folder (default: nbgrader/)",
-    )
+    _add_course_dir(nbgrader_parser, Path("nbgrader"))
     _add_force_and_course(
         nbgrader_parser, "replace notebooks that exist in DIR/source", run_nbgrader
     )
+    nbgrader_commands = nbgrader_parser.add_subparsers(dest="nbgrader_command", metavar="COMMAND")
+    autograde_parser = nbgrader_commands.add_parser(
+        "autograde",
+        help="decide an assignment's scores in the sandbox and write them into the gradebook",
+        description="Run after `nbgrader autograde ASSIGNMENT`, before `nbgrader "
+        "generate_feedback ASSIGNMENT`. Grades every submission of ASSIGNMENT (a module of "
+        "the course) in the sandbox, against the instructor's reference with its unseen "
+        "cases, and writes each test cell's score into DIR's gradebook (as the auto score; "
+        "manual scores are kept) and the sandbox's feedback into the autograded notebooks.",
+    )
+    autograde_parser.add_argument("assignment", metavar="ASSIGNMENT")
+    autograde_parser.add_argument(
+        "--student",
+        action="append",
+        metavar="ID",
+        help="grade only this student (repeatable); default: every submission",
+    )
+    _add_workers(autograde_parser)
+    # The options shared with `difflearn nbgrader` may also come after the subcommand.
+    _add_course_dir(autograde_parser, argparse.SUPPRESS)
+    _add_course_option(autograde_parser, argparse.SUPPRESS)
+    autograde_parser.set_defaults(handler=run_nbgrader_autograde)
 
     stubs_parser = commands.add_parser(
         "stubs",
@@ -193,12 +206,34 @@ def _add_force_and_course(
     parser.set_defaults(handler=handler)
 
 
-def _add_course_option(parser: argparse.ArgumentParser) -> None:
+def _add_course_option(parser: argparse.ArgumentParser, default: object = None) -> None:
     parser.add_argument(
         "--course",
         type=Path,
+        default=default,
         metavar="FILE",
         help=f"the course manifest (default: {MANIFEST} in this folder or the nearest above)",
+    )
+
+
+def _add_course_dir(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--course-dir",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help="the nbgrader course folder (default: nbgrader/)",
+    )
+
+
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: the CPU cores)",
     )
 
 
@@ -251,10 +286,46 @@ def run_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _class_progress(console: Console, total: int | None = None) -> Iterator[BatchProgress]:
+    """What a batch reports as each student is done: a progress bar on a terminal (the
+    last student, the failures so far), otherwise a line per student."""
+    if not console.is_terminal:
+
+        def log(student: StudentResult, done: int, total: int) -> None:
+            status = (
+                f"FAILED: {student.message}"
+                if student.failed
+                else f"{format_points(student.score)} / {format_points(student.max_score)}"
+            )
+            print(printable(f"[{done}/{total}] {student.student}: {status}"), flush=True)
+
+        yield log
+        return
+    failures = 0
+    with _progress_bar(console, time_left=True) as bar:
+        task = bar.add_task("grading", total=total)
+
+        def advance(student: StudentResult, done: int, total: int) -> None:
+            nonlocal failures
+            failures += student.failed
+            # The bar reads its description as markup; a student names the folder.
+            name = escape(printable(student.student))
+            bar.update(
+                task, completed=done, total=total, description=f"graded {name} ({failures} failed)"
+            )
+
+        yield advance
+
+
+def _check_workers(workers: int) -> None:
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+
+
 def run_grade_batch(args: argparse.Namespace) -> int:
     course = find_course(args.course)
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    _check_workers(args.workers)
     students = find_students(args.submissions)
     console = Console(highlight=False)
     done_before = sum(is_done(course, args.out, s) for s in students)
@@ -265,31 +336,8 @@ def run_grade_batch(args: argparse.Namespace) -> int:
                 "grading the rest"
             )
         )
-    failures = 0
-    if console.is_terminal:
-        with _progress_bar(console, time_left=True) as bar:
-            task = bar.add_task("grading", total=len(students) - done_before)
-
-            def advance(student: StudentResult, done: int, total: int) -> None:
-                nonlocal failures
-                failures += student.failed
-                # The bar reads its description as markup; a student names the folder.
-                name = escape(printable(student.student))
-                bar.update(task, advance=1, description=f"graded {name} ({failures} failed)")
-
-            run_batch(course, args.submissions, args.out, args.workers, advance)
-    else:
-
-        def log(student: StudentResult, done: int, total: int) -> None:
-            status = (
-                f"FAILED: {student.message}"
-                if student.failed
-                else f"{format_points(student.score)} / {format_points(student.max_score)}"
-            )
-            line = f"[{done}/{total - done_before}] {student.student}: {status}"
-            print(printable(line), flush=True)
-
-        run_batch(course, args.submissions, args.out, args.workers, log)
+    with _class_progress(console, len(students) - done_before) as progress:
+        run_batch(course, args.submissions, args.out, args.workers, progress)
     grades = write_grades(course, args.out)
     console.print(plain(summarize(args.out)))
     console.print(plain(f"wrote {grades} and {args.out / 'summary.md'}"))
@@ -317,6 +365,28 @@ def run_nbgrader(args: argparse.Namespace) -> int:
         f"wrote {len(files)} files to {args.course_dir}; next, there: "
         "nbgrader generate_assignment <module>"
     )
+    return 0
+
+
+def run_nbgrader_autograde(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    _check_workers(args.workers)
+    nbgrader = open_nbgrader_course(args.course_dir)
+    console = Console(highlight=False)
+    with _class_progress(console) as progress:
+        scores = autograde(course, nbgrader, args.assignment, args.workers, args.student, progress)
+    lines = [f"{s.student}: grading failed: {s.failed}" for s in scores if s.failed]
+    if kept := sum(s.manual_kept for s in scores):
+        lines.append(
+            f"manual scores kept: {kept} (they count over the auto scores written, and are "
+            "marked as needing manual grading, to be looked at again)"
+        )
+    lines.append(
+        f"wrote the sandbox's scores of {len(scores)} submissions of {args.assignment} into "
+        f"{nbgrader.gradebook_file or nbgrader.db_url}; next, in {args.course_dir}: "
+        f"nbgrader generate_feedback {args.assignment}"
+    )
+    print(printable("\n".join(lines)))
     return 0
 
 

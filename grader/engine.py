@@ -211,7 +211,11 @@ def _grade_module(
         if progress is not None:
             progress(module.name, function.name)
     return ModuleResult(
-        name=module.name, title=module.title, checks=tuple(results), outputs=outputs
+        name=module.name,
+        title=module.title,
+        checks=tuple(results),
+        outputs=outputs,
+        notes=process.notes.get(module.name, ()),
     )
 
 

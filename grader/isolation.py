@@ -35,6 +35,7 @@ from typing import Any, Literal
 import grader
 from grader.cache import ChildCache
 from grader.intake import Submission
+from grader.notebooks import bounded_notes
 from grader.probes import ErrorInfo, Outcome, Probe
 from grader.sandbox import Jail, JailLimits, bubblewrap, current_sandbox
 from grader.wire import FrameReader, WireError, decode, encode, encode_frame
@@ -153,6 +154,7 @@ class SubmissionProcess:
         self._pending = b""
         self._cpu_at_send = 0.0
         self._loaded: set[str] = set()
+        self.notes: dict[str, tuple[str, ...]] = {}  # per module loaded: cells it skipped
         self.output = OutputCapture()
 
     def __enter__(self) -> SubmissionProcess:
@@ -192,6 +194,7 @@ class SubmissionProcess:
             self.stop()
             return Failure("crash", f"{self.WHO} sent an unexpected message")
         self._loaded.add(module_name)
+        self.notes[module_name] = bounded_notes(reply.get("notes"))
         return None
 
     def _start(self, time_limit: float) -> Failure | None:

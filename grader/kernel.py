@@ -1,24 +1,28 @@
 """Grading from inside a notebook's kernel: what the test cells of a notebook call.
 
 The setup cell calls `track_cells()`, which remembers the source of every cell that
-runs without an error afterwards (a cell run again replaces its earlier run).
+runs afterwards (a cell run again replaces its earlier run). A cell that raised is
+skipped, as grader.notebooks skips it in a submitted notebook, and noted.
 A test cell calls `check(module, function)`: the remembered cells become the
-module, which is graded in a child process against the recording beside the
-notebook. For nbgrader, a test cell's outcome is its grade: an error is 0 points,
-a number is partial credit, nothing is full marks.
+module (grader.notebooks.as_module), which is graded in a child process against the
+recording beside the notebook; it prints the notes on skipped cells with the
+feedback. For nbgrader, a test cell's outcome is its grade in the kernel: an error is
+0 points, a number is partial credit, nothing is full marks. The grade that counts is
+decided outside the kernel, by `difflearn nbgrader autograde` (grader.gradebook).
 """
 
 from __future__ import annotations
 
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from grader.notebooks import as_module, is_grader_cell
-from grader.results import format_points
+from grader.notebooks import as_module, is_grader_cell, skipped_note
 
-_cells: dict[Any, str] = {}
+_cells: dict[Any, tuple[str, str]] = {}  # by cell: (label, source) of its last run
+_skipped: dict[Any, str] = {}  # by cell: the note on its last run, which raised
 _tracking = False
 
 
@@ -41,11 +45,18 @@ def track_cells() -> None:
 def _remember(result: Any) -> None:
     info = result.info
     source = info.raw_cell or ""
-    if not result.success or is_grader_cell(source):
+    if is_grader_cell(source):
         return
-    key = getattr(info, "cell_id", None) or f"run{len(_cells)}"
-    _cells.pop(key, None)  # a cell run again moves to the end, as its definitions do
-    _cells[key] = source
+    key = getattr(info, "cell_id", None) or f"run{len(_cells) + len(_skipped)}"
+    label = f"In [{result.execution_count}]"
+    # A cell run again moves to the end, as its definitions do; one that raised is skipped.
+    _cells.pop(key, None)
+    _skipped.pop(key, None)
+    error = result.error_in_exec or result.error_before_exec
+    if error is None:
+        _cells[key] = (label, source)
+    else:
+        _skipped[key] = skipped_note(label, error)
 
 
 def check(module: str, function: str, course_file: str = "course.yml") -> float | None:
@@ -56,6 +67,7 @@ def check(module: str, function: str, course_file: str = "course.yml") -> float 
     """
     from grader.engine import grade_module
     from grader.recorded import open_course
+    from grader.report import function_feedback
 
     if not _tracking:
         raise CheckFailed("run the notebook's first code cell, which sets up grading")
@@ -65,10 +77,12 @@ def check(module: str, function: str, course_file: str = "course.yml") -> float 
         file = Path(folder) / f"{module}.py"
         file.write_text(as_module(_cells.values()), encoding="utf-8")
         result = grade_module(course.module(module), file, reference, functions=[function])
+    # Cells that raised here never reached the module; those that raised there, too.
+    result = replace(result, notes=(*_skipped.values(), *result.notes))
+    *lines, summary = function_feedback(result, function)
+    if lines:
+        print("\n".join(lines))
     score, max_score = result.function_score(function)
-    for item in result.checks:
-        print(f"{'✓' if item.passed else '✗'} {item.check}: {item.message}")
-    summary = f"{module}.{function}: {format_points(score)} of {format_points(max_score)} points"
     if score <= 0:
         raise CheckFailed(summary)
     print(summary)

@@ -77,6 +77,12 @@ def write_course(course: Course, course_dir: Path, force: bool = False) -> list[
     return written
 
 
+def test_cell_id(module: str, function: str) -> str:
+    """The grade_id of a function's autograded test cell, which nbgrader's gradebook keys
+    its score by: 'bce-sigmoid-test'."""
+    return f"{module}-{function}-test"
+
+
 def build_notebook(course: Course, module: ModuleSpec) -> dict[str, Any]:
     """The notebook of one module, in nbformat 4 with nbgrader's cell metadata."""
     path = course.solutions_dir / f"{module.name}.py"
@@ -112,7 +118,7 @@ def build_notebook(course: Course, module: ModuleSpec) -> dict[str, Any]:
             cells.append(_markdown(f"{module.name}-{name}-text", heading))
             cells.append(_solution(f"{module.name}-{name}", source))
             test = f"{MARKER} autograded test of {name}\ncheck({module.name!r}, {name!r})"
-            cells.append(_test(f"{module.name}-{name}-test", test, function.points))
+            cells.append(_test(test_cell_id(module.name, name), test, function.points))
         elif BEGIN_MARKER in source:
             flush()
             cells.append(_solution(f"{module.name}-{name or len(cells)}", source))

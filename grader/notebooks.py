@@ -1,4 +1,4 @@
-"""A submitted notebook as a module: the code of its cells, as a `.py` file.
+"""A submitted notebook as a module: its code cells, run one by one, as a `.py` file.
 
 With nbgrader metadata, the module is every code cell but the autograded test
 cells (solution cells, and the read-only cells with the imports they need); with
@@ -7,17 +7,46 @@ none, every code cell. Cells that start with `# difflearn:` are the grader's own
 IPython's magics and shell escapes (`%time`, `!pip`) have no meaning in a module:
 they become comments. The module then runs in a child
 process like any other submission, apart from the kernel the student ran.
+
+A notebook is not one program: a kernel runs its cells one at a time, and a cell
+that raises stops only itself. So the module runs each cell on its own
+(`run_cells`): a cell that raises is skipped (what it would have defined is not
+defined), the cells after it still run, and a note says which cell it was and why.
+The grade path (grade, grade-batch, Gradescope, nbgrader autograde) and the test
+cells in a kernel (grader.kernel) make the module the same way, with `as_module`.
 """
 
 from __future__ import annotations
+import __future__
 
+import functools
 import json
-from collections.abc import Iterable
+import linecache
+import operator
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from grader.errors import UsageError
+from grader.probes import ErrorInfo, describe_exception
 
 MARKER = "# difflearn:"  # the first line of the grader's cells: the setup and the tests
+NOTES = "__difflearn_notes__"  # the module attribute that holds the notes on skipped cells
+MAX_NOTES = 5  # notes per module that reach the feedback; the rest are counted
+MAX_NOTE_CHARS = 300
+# The compiler flags of every `from __future__` import.
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
+
+# The module a notebook becomes: `run_cells` runs its cells, given as (label, source).
+_MODULE = """\
+# The code cells of a notebook, run one by one by difflearn (grader.notebooks.run_cells):
+# a cell that raises is skipped, and a note in {notes} says so.
+from grader.notebooks import run_cells as _difflearn_run_cells
+
+_difflearn_run_cells(globals(), {cells!r})
+del _difflearn_run_cells
+"""
 
 
 def notebook_cells(raw: bytes, name: str) -> list[dict[str, Any]]:
@@ -44,11 +73,13 @@ def _nbgrader(cell: dict[str, Any]) -> dict[str, Any]:
 
 
 def notebook_module(raw: bytes, name: str) -> str:
-    """The module a notebook's bytes define (see the module's doc)."""
-    cells = [c for c in notebook_cells(raw, name) if c.get("cell_type") == "code"]
-    if any(_nbgrader(c) for c in cells):
-        cells = [c for c in cells if not _nbgrader(c).get("grade")]
-    return as_module(cell_source(c) for c in cells)
+    """The module a notebook's bytes define (see the module's doc). A cell's label is its
+    place in the notebook, markdown cells counted: 'cell 7'."""
+    cells = [(f"cell {i}", c) for i, c in enumerate(notebook_cells(raw, name), 1)]
+    code = [(label, c) for label, c in cells if c.get("cell_type") == "code"]
+    if any(_nbgrader(c) for _, c in code):
+        code = [(label, c) for label, c in code if not _nbgrader(c).get("grade")]
+    return as_module((label, cell_source(c)) for label, c in code)
 
 
 def is_grader_cell(source: str) -> bool:
@@ -56,15 +87,71 @@ def is_grader_cell(source: str) -> bool:
     return source.lstrip().startswith(MARKER)
 
 
-def as_module(sources: Iterable[str]) -> str:
-    """Cell sources as one module: grader cells left out, magics made comments."""
-    parts = []
-    for source in sources:
+def as_module(cells: Iterable[tuple[str, str]]) -> str:
+    """Cells, as (label, source), as the module that runs them one by one (`run_cells`):
+    grader cells left out, magics made comments."""
+    kept = []
+    for label, source in cells:
         if is_grader_cell(source):
             continue
         lines = [
             f"# {line}" if line.lstrip().startswith(("%", "!")) else line
             for line in source.splitlines()
         ]
-        parts.append("\n".join(lines).rstrip() + "\n")
-    return "\n\n".join(parts)
+        kept.append((label, "\n".join(lines).rstrip() + "\n"))
+    return _MODULE.format(notes=NOTES, cells=kept)
+
+
+def run_cells(namespace: dict[str, Any], cells: Sequence[tuple[str, str]]) -> None:
+    """Runs cells, as (label, source), in a module's `namespace`, one by one; a cell that
+    raises is skipped and noted in `namespace[NOTES]`. Runs in the submission's process.
+
+    Each cell is compiled with the module's file name, at the lines it holds in the
+    cells' listing (the cells one after another, a blank line between), and that
+    listing stands for the file in `linecache`: an error's place in the feedback
+    (grader.probes.describe_exception) names the line of the student's code."""
+    file = namespace["__file__"]
+    starts, listing = [], []
+    for _, source in cells:
+        starts.append(len(listing))
+        listing += (source + "\n").splitlines(keepends=True)
+    # No modification time: linecache.checkcache keeps the entry, as for a loader's source.
+    linecache.cache[file] = (sum(map(len, listing)), None, listing, file)
+    notes: list[str] = []
+    flags = 0  # `from __future__` imports, which a cell passes on to the next, as IPython does
+    for (label, source), start in zip(cells, starts, strict=True):
+        try:
+            # Padded, so that the cell's lines are numbered as in the listing.
+            code = compile("\n" * start + source, file, "exec", flags=flags, dont_inherit=True)
+            flags |= code.co_flags & _FUTURE_FLAGS
+            exec(code, namespace)
+        except BaseException as error:  # sys.exit() in a cell ends that cell, not the module
+            notes.append(skipped_note(label, error, file))
+    namespace[NOTES] = bounded_notes(notes)
+
+
+def skipped_note(label: str, error: BaseException, file: str | None = None) -> str:
+    """'cell 7 raised ZeroDivisionError: division by zero (line 40: 1/0); it was skipped'."""
+    if isinstance(error, SyntaxError):
+        # Its message names the file (the staged copy), and its text is that file's line,
+        # not the listing's, which is the student's (see run_cells).
+        text = linecache.getline(file, error.lineno) if file and error.lineno else error.text
+        where = f"line {error.lineno}: {(text or '').strip()}" if error.lineno else ""
+        info = ErrorInfo(types=[type(error).__name__], message=str(error.msg), location=where)
+    else:
+        info = describe_exception(error, file)
+    return f"{label} raised {info.summary}; it was skipped"
+
+
+def bounded_notes(notes: Any) -> tuple[str, ...]:
+    """At most MAX_NOTES notes of at most MAX_NOTE_CHARS each, from whatever `notes` is
+    (a child's reply is untrusted): the rest counted in the last."""
+    if not isinstance(notes, list | tuple):
+        return ()
+    cut = [
+        n if len(n) <= MAX_NOTE_CHARS else n[: MAX_NOTE_CHARS - 4] + " ..."
+        for n in (str(n) if isinstance(n, str) else "(a malformed note)" for n in notes)
+    ]
+    if len(cut) > MAX_NOTES:
+        cut[MAX_NOTES - 1 :] = [f"... and {len(cut) - MAX_NOTES + 1} more cells were skipped"]
+    return tuple(cut)

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.manifest import GradescopeSettings
-from grader.results import GradeResult, ModuleResult, format_points, round_points
+from grader.results import CheckResult, GradeResult, ModuleResult, format_points, round_points
 
 # Every C0 and C1 control character but tab and newline, as its escape: rich lets ESC and
 # CSI (\x9b) through to the terminal, where they clear, move, recolour or retitle it, and
@@ -45,6 +45,8 @@ def print_report(result: GradeResult, console: Console, show_output: bool = Fals
     printed under its rows."""
     for module in result.modules:
         console.print(module_table(module, show_output))
+        for note in module.notes:
+            console.print(plain(f"Note: {note}", "yellow"))
         console.print()
     console.print(plain(f"Total: {_scored(result.score, result.max_score)} points", "bold"))
     if result.sandbox is not None:
@@ -128,10 +130,11 @@ def gradescope_results(
         if check.hidden:
             test["visibility"] = settings.hidden_checks
         tests.append(test)
+    notes = [f"{m.name}: {note}" for m in result.modules for note in m.notes]
     data: dict[str, Any] = {
         "score": round_points(result.score),
         "execution_time": round(result.elapsed_s, 1),
-        "output": f"{_scored(result.score, result.max_score)} points",
+        "output": "\n".join([f"{_scored(result.score, result.max_score)} points", *notes]),
         "tests": tests,
     }
     if settings.results is not None:
@@ -144,6 +147,44 @@ def gradescope_results(
             "cgroups": result.sandbox.cgroups,
         }
     return data
+
+
+def results_checks(data: dict[str, Any]) -> tuple[CheckResult, ...]:
+    """The checks of results.json's data, as `gradescope_results` wrote them; ValueError
+    if they are not."""
+    checks = []
+    try:
+        for test in data["tests"]:
+            module, function, check = CheckResult.split_name(test["name"])
+            checks.append(
+                CheckResult(
+                    module=module,
+                    function=function,
+                    check=check,
+                    score=float(test["score"]),
+                    max_score=float(test["max_score"]),
+                    passed=test["status"] == "passed",
+                    message=str(test["output"]),
+                    hidden="visibility" in test,
+                )
+            )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"malformed results ({type(error).__name__}: {error})") from None
+    return tuple(checks)
+
+
+def function_feedback(module: ModuleResult, function: str) -> list[str]:
+    """What a notebook's test cell shows of one function: the module's notes, a line per
+    check, and the points as its last line."""
+    score, max_score = module.function_score(function)
+    lines = [f"Note: {note}" for note in module.notes]
+    lines += [
+        f"{'✓' if c.passed else '✗'} {c.check}: {c.message}"
+        for c in module.checks
+        if c.function == function
+    ]
+    points = f"{format_points(score)} of {format_points(max_score)} points"
+    return [*lines, f"{module.name}.{function}: {points}"]
 
 
 def write_json(result: GradeResult, path: Path, settings: GradescopeSettings | None = None) -> None:

@@ -65,16 +65,25 @@ class CheckResult:
         """The check's full name, as in reports: 'bce.sigmoid: finite gradients'."""
         return f"{self.module}.{self.function}: {self.check}"
 
+    @staticmethod
+    def split_name(name: str) -> tuple[str, str, str]:
+        """(module, function, check) of a full `name`; ValueError if it is not one."""
+        where, check = name.split(": ", 1)
+        module, function = where.split(".", 1)
+        return module, function, check
+
 
 @dataclass(frozen=True)
 class ModuleResult:
     """One module's checks; `outputs` is what the submission printed, per function (a
-    bounded head and tail of it, see grader.isolation)."""
+    bounded head and tail of it, see grader.isolation); `notes` say what of the module
+    did not run (a notebook's cells that raised and were skipped, grader.notebooks)."""
 
     name: str
     title: str
     checks: tuple[CheckResult, ...]
     outputs: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def score(self) -> float:
