@@ -23,9 +23,10 @@ from grader.cache import (
     course_version,
     warm_lock,
 )
+from grader.callgraph import calls
 from grader.checks import CHECKS, Check, ProgramCheck, Verdict, make_checks
 from grader.errors import UsageError
-from grader.intake import SUFFIXES, Submission, read_submission
+from grader.intake import SUFFIXES, Submission, SubmittedModule, read_submission
 from grader.isolation import Failure, ImportFailure, SubmissionProcess, Verifier
 from grader.manifest import Course, FunctionSpec, ModuleSpec
 from grader.probes import ErrorInfo, Outcome, Probe
@@ -126,7 +127,7 @@ def _grade_submission(
             verifier.begin()  # JAX imports there while the submission's process starts
         return tuple(
             _grade_module(process, module, reference, found.refused.get(module.name),
-                          functions, progress, verifier)
+                          functions, progress, verifier, found.modules.get(module.name))
             for module in specs
         )  # fmt: skip
 
@@ -183,9 +184,11 @@ def _grade_module(
     functions: Sequence[str] | None = None,
     progress: Progress | None = None,
     verifier: Verifier | None = None,
+    submitted: SubmittedModule | None = None,
 ) -> ModuleResult:
     """Grades one module's functions; `verifier` runs the programs they export (a
-    function with structural checks fails those without one)."""
+    function with structural checks fails those without one). The `submitted` source is
+    read (never run) for which function calls which (grader.callgraph)."""
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     outputs: dict[str, str] = {}
@@ -215,8 +218,30 @@ def _grade_module(
         title=module.title,
         checks=tuple(results),
         outputs=outputs,
-        notes=process.notes.get(module.name, ()),
+        notes=(
+            *process.notes.get(module.name, ()),
+            *(_cause_notes(module, results, submitted.source) if submitted else ()),
+        ),
     )
+
+
+def _cause_notes(module: ModuleSpec, results: list[CheckResult], source: bytes) -> list[str]:
+    """For each failing function that calls one whose gate (its values) fails: a note that
+    the cause may lie there, since a wrong helper fails its callers' checks too."""
+    gates = {
+        f.name: next(c.title for c in f.checks if c.kind == f.gate and not c.hidden)
+        for f in module.functions
+        if f.gate is not None
+    }
+    failed = {(r.function, r.check) for r in results if not r.passed}
+    failing = {function for function, _ in failed}
+    called = calls(source.decode("utf-8", errors="replace"), [f.name for f in module.functions])
+    return [
+        f"{caller} calls {callee}, which fails its '{gates[callee]}' check: fix {callee} first"
+        for caller in (f.name for f in module.functions if f.name in failing)
+        for callee in sorted(called.get(caller, ()))
+        if callee in gates and (callee, gates[callee]) in failed
+    ]
 
 
 def _grader_failed(

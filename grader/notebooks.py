@@ -38,14 +38,15 @@ _FUTURE_FLAGS = functools.reduce(
     operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
 )
 
+NOTEBOOK_CALL = "_difflearn_run_cells"  # the call that runs the cells (grader.callgraph)
 # The module a notebook becomes: `run_cells` runs its cells, given as (label, source).
 _MODULE = """\
 # The code cells of a notebook, run one by one by difflearn (grader.notebooks.run_cells):
 # a cell that raises is skipped, and a note in {notes} says so.
-from grader.notebooks import run_cells as _difflearn_run_cells
+from grader.notebooks import run_cells as {call}
 
-_difflearn_run_cells(globals(), {cells!r})
-del _difflearn_run_cells
+{call}(globals(), {cells!r})
+del {call}
 """
 
 
@@ -99,7 +100,7 @@ def as_module(cells: Iterable[tuple[str, str]]) -> str:
             for line in source.splitlines()
         ]
         kept.append((label, "\n".join(lines).rstrip() + "\n"))
-    return _MODULE.format(notes=NOTES, cells=kept)
+    return _MODULE.format(notes=NOTES, cells=kept, call=NOTEBOOK_CALL)
 
 
 def run_cells(namespace: dict[str, Any], cells: Sequence[tuple[str, str]]) -> None:
