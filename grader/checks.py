@@ -443,13 +443,18 @@ class OutcomeCheck(Check):
                 continue
             verdict = self.compare(mine, theirs)
             if verdict is not None:
-                return self._failed(inputs, i, verdict)
+                why = self.diagnose(actual[key].value, expected[key].value, inputs)
+                return self._failed(inputs, i, f"{verdict}{why}")
         return Verdict(True, self.success)
 
     success = "as expected"
 
     def compare(self, mine: np.ndarray, theirs: np.ndarray) -> str | None:
         raise NotImplementedError
+
+    def diagnose(self, mine: Any, theirs: Any, inputs: Inputs) -> str:
+        """More on a failure, from the whole outputs (mine, the reference's): ': why'."""
+        return ""
 
 
 class ObjectiveCheck(OutcomeCheck):
@@ -464,8 +469,44 @@ class ObjectiveCheck(OutcomeCheck):
             return None
         return (
             f"the objective reaches {format_number(mine)}, the reference's fit "
-            f"{format_number(theirs)} (at most {format_number(bound)} passes): does every step "
-            "move the parameters downhill, with a learning rate large enough?"
+            f"{format_number(theirs)} from the same start, in as many steps at the given "
+            f"learning rate (at most {format_number(bound)} passes)"
+        )
+
+    def diagnose(self, mine, theirs, inputs):
+        """Where the function's `decreasing` check names the losses: how the fit went wrong,
+        told apart by the losses' course (a step uphill, a stall, a worse optimum)."""
+        of = next((c.parameter.of for c in self.function.checks if c.kind == "decreasing"), None)
+        if of is None:
+            return ": does every step move the parameters downhill?"
+        losses = eval(of, dict(self.inputs.namespace))
+        try:
+            mine_l = np.asarray(losses(mine, *inputs.args), dtype=float)
+            theirs_l = np.asarray(losses(theirs, *inputs.args), dtype=float)
+        except Exception:  # outputs the lambda cannot read: the objective said enough
+            return ""
+        if mine_l.ndim != 1 or mine_l.size < 2 or not np.all(np.isfinite(mine_l)):
+            return ""
+        drop, reference_drop = mine_l[0] - mine_l[-1], theirs_l[0] - theirs_l[-1]
+        # Adam's losses wiggle: a rise counts when it undoes a hundredth of the reference's
+        # whole descent.
+        rises = np.flatnonzero(np.diff(mine_l) > 0.01 * abs(reference_drop))
+        if rises.size:
+            t = int(rises[0])
+            return (
+                f": the losses rise at step {t + 1} ({format_number(mine_l[t])} to "
+                f"{format_number(mine_l[t + 1])}), a step that goes uphill (the gradient's "
+                "sign, or a step too long for this learning rate?)"
+            )
+        if drop < 0.25 * reference_drop:
+            return (
+                f": the fit stalls, its losses fall by {format_number(drop)} where the "
+                f"reference's fall by {format_number(reference_drop)}: steps too small, or "
+                "updates that never reach the parameters the next step uses?"
+            )
+        return (
+            ": the losses fall and settle above the reference's, a worse optimum from the "
+            "same start (another optimiser than the one the docstring asks for?)"
         )
 
 

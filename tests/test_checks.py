@@ -16,6 +16,7 @@ from conftest import TOY, failed
 
 from grader.checks import Check, Verdict, describe_error, make_checks
 from grader.engine import grade_module
+from grader.inputs import Inputs
 from grader.manifest import CheckSpec, Course, OutcomeSpec
 from grader.probes import ErrorInfo, Outcome
 from grader.wire import Opaque
@@ -300,3 +301,22 @@ def test_each_tracer_error_gets_its_own_hint(course, error, hint, not_hint):
     limits = course.module("bce").function("sigmoid").limits
     message = describe_error(ErrorInfo(types=types, message="x"), limits)
     assert error in message and hint in message and not_hint not in message
+
+
+@pytest.mark.parametrize(
+    ("losses", "said"),
+    [
+        ([10.0, 11.0, 12.0, 13.0, 14.0], "the losses rise at step 1"),
+        ([10.0, 9.9, 9.8, 9.7, 9.6], "the fit stalls"),
+        ([10.0, 8.0, 7.0, 6.5, 6.4], "a worse optimum"),
+        ([10.0, 8.0, 8.01, 6.5, 6.4], "a worse optimum"),  # Adam's wiggle is not a rise
+    ],
+)
+def test_a_failed_fit_is_told_apart_by_its_losses(course, losses, said):
+    spec = course.module("hmm").function("fit_hmm")
+    checks = make_checks(spec, "hmm", {"np": np, "jnp": jnp})
+    objective = next(c for c in checks if c.spec.kind == "objective")
+    reference = ({}, np.array([10.0, 8.0, 6.0, 5.0, 4.5], np.float32))
+    mine = ({}, np.array(losses, np.float32))
+    inputs = Inputs(label="case0", case={}, args=())
+    assert said in objective.diagnose(mine, reference, inputs)

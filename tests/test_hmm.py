@@ -198,7 +198,16 @@ MISTAKES = {
             return _reference_fit(raw, xs, 1e-4, num_steps)
         """,
         "final loss",
-        "learning rate large enough",
+        "the fit stalls",
+    ),
+    "steps uphill (the update's sign flipped)": Mistake(
+        "fit_hmm",
+        """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            return _reference_fit(raw, xs, -learning_rate, num_steps)
+        """,
+        "final loss",
+        "the losses rise at step 1",
     ),
     "the filtering shortcut for Viterbi": Mistake(
         "viterbi",
