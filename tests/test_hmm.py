@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,7 +56,7 @@ def test_reference_forward_and_viterbi_match_brute_force(hmm, num_states, num_st
     total = np.logaddexp.reduce(np.array(list(scores.values())))
     assert float(hmm.forward_log_likelihood(log_pi, log_A, log_B)) == pytest.approx(total, rel=1e-5)
     best = max(scores, key=scores.get)
-    np.testing.assert_array_equal(hmm.viterbi(log_pi, log_A, log_B), best)
+    chex.assert_trees_all_equal(hmm.viterbi(log_pi, log_A, log_B), jnp.asarray(best, jnp.int32))
 
 
 def test_reference_matches_hmmlearn_on_sampled_data(hmm):
@@ -80,7 +81,7 @@ def test_reference_gaussian_matches_scipy_and_covariances_are_positive_definite(
     rng = np.random.default_rng(4)
     covs = hmm.covariances(jnp.asarray(3 * rng.normal(size=(4, 3, 3)), jnp.float32))
     for cov in np.asarray(covs, np.float64):
-        np.testing.assert_allclose(cov, cov.T, rtol=1e-6)
+        chex.assert_trees_all_close(cov, cov.T, rtol=1e-6)
         np.linalg.cholesky(cov)
     x, mean = jnp.asarray(rng.normal(size=3), jnp.float32), jnp.zeros(3)
     expected = multivariate_normal.logpdf(x, mean, covs[0])
