@@ -62,7 +62,9 @@ def covariances(cov_raw: jax.Array) -> jax.Array:
       cov_raw: (K, D, D), any real numbers.
 
     Returns:
-      (K, D, D), each symmetric positive definite.
+      (K, D, D), each symmetric positive definite: exactly so for any real input, and in
+      float32 for entries of moderate size (off the diagonal up to a few units where a
+      diagonal entry is very negative), where rounding stays below the 1e-6.
 
     Hint: L_k is lower triangular with a positive diagonal (softplus(a) = log(1 + e^a)
     > 0), so L_k @ L_k.T is positive definite; the 1e-6 * I keeps it so in float32

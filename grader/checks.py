@@ -17,11 +17,12 @@ import numpy as np
 
 from grader.compare import format_number, nonfinite, structure_mismatch, value_mismatch
 from grader.inputs import FunctionInputs, Inputs
-from grader.manifest import CheckSpec, FunctionSpec, Limits
+from grader.manifest import CheckSpec, FunctionSpec, Limits, RandomArray
 from grader.probes import ErrorInfo, Outcome, Probe
 from grader.programs import PRIMITIVE_OPS
 
 NOT_IMPLEMENTED = "not implemented yet"
+SHOWN_VALUES = 12  # of an extreme input written out in course.yml, in feedback
 # What each of JAX's tracer errors means the code did, and what to do instead; the
 # first that the error is an instance of applies (the last is their common base).
 TRACER_ERRORS = {
@@ -599,12 +600,17 @@ def make_checks(
 
 
 def _show_args(function: FunctionSpec, inputs: Inputs) -> str:
-    """The extreme arguments that course.yml writes out, e.g. 'x = [-1000, ..., 1000]'."""
+    """The extreme inputs as course.yml gives them: the sizes, the arguments it writes out
+    ('x = [-1000, ..., 1000]', at most SHOWN_VALUES of them) and how the drawn ones are
+    drawn ('log_B ~ normal(loc=-60, scale=5)')."""
     assert function.extreme is not None
-    if not function.extreme.args:
-        return inputs.describe()
-    shown = []
-    for name in function.extreme.args:
-        value = inputs.args[function.arg_names.index(name)]
-        shown.append(f"{name} = {list(value.ravel().tolist())}")
+    shown = [inputs.describe()] if inputs.case else []
+    for name, spec in function.extreme.args.items():
+        if isinstance(spec, RandomArray):
+            params = ", ".join(f"{k}={v:g}" for k, v in spec.params.items())
+            shown.append(f"{name} ~ {spec.dist}({params})")
+            continue
+        values = np.asarray(inputs.args[function.arg_names.index(name)]).ravel().tolist()
+        more = ", ..." if len(values) > SHOWN_VALUES else ""
+        shown.append(f"{name} = {values[:SHOWN_VALUES]}"[:-1] + f"{more}]")
     return "; ".join(shown)

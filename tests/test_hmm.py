@@ -88,6 +88,20 @@ def test_reference_gaussian_matches_scipy_and_covariances_are_positive_definite(
     assert float(hmm.gaussian_log_pdf(x, mean, covs[0])) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_covariances_are_positive_definite_where_the_docstring_promises(hmm, course):
+    # Entries of moderate size (the docstring's float32 promise), diagonals down to where
+    # softplus underflows, and the course's own extreme inputs: the smallest eigenvalue,
+    # in float64, stays positive.
+    rng = np.random.default_rng(6)
+    raw = 3 * rng.normal(size=(64, 4, 4))
+    raw[:32] /= 3
+    raw[:32, np.arange(4), np.arange(4)] = rng.uniform(-120.0, -80.0, size=(32, 4))
+    spec = course.module("hmm").function("covariances").extreme.args["cov_raw"]
+    for batch in (raw, spec.values):
+        covs = np.asarray(hmm.covariances(jnp.asarray(batch, jnp.float32)), np.float64)
+        assert min(np.linalg.eigvalsh(c).min() for c in covs) > 0
+
+
 def test_reference_forward_is_finite_at_ten_thousand_steps(hmm):
     log_pi, log_A, log_B = random_model(np.random.default_rng(5), 3, 10_000)
     assert np.isfinite(float(hmm.forward_log_likelihood(log_pi, log_A, log_B - 3.0)))
@@ -112,6 +126,19 @@ MISTAKES = {
         """,
         "values",
         "expected",
+    ),
+    "a covariance without the 1e-6 jitter": Mistake(
+        "covariances",
+        """
+        def covariances(cov_raw):
+            def one(raw):
+                L = jnp.tril(raw, -1) + jnp.diag(jax.nn.softplus(jnp.diag(raw)))
+                return L @ L.T
+
+            return jax.vmap(one)(cov_raw)
+        """,
+        "finite values",
+        "expected 1e-06",
     ),
     "exp in place of softplus, which overflows": Mistake(
         "covariances",
@@ -154,6 +181,24 @@ MISTAKES = {
         """,
         "finite values",
         "output is -inf",
+    ),
+    "a rescaled forward pass whose emissions are floored at 1e-15": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            A, B = jnp.exp(log_A), jnp.maximum(jnp.exp(log_B), 1e-15)
+
+            def step(carry, b):
+                alpha, total = carry
+                alpha = (alpha @ A) * b
+                return (alpha / jnp.sum(alpha), total + jnp.log(jnp.sum(alpha))), None
+
+            first = jnp.exp(log_pi) * B[0]
+            start = (first / jnp.sum(first), jnp.log(jnp.sum(first)))
+            return jax.lax.scan(step, start, B[1:])[0][1]
+        """,
+        "finite values",
+        "Finite is not enough",
     ),
     "an ignored initial distribution": Mistake(
         "forward_log_likelihood",
