@@ -23,13 +23,15 @@ from rich.progress import (
 from grader import __version__
 from grader.batch import Progress as BatchProgress
 from grader.batch import StudentResult, find_students, is_done, run_batch, summarize, write_grades
-from grader.engine import find_submissions, grade
+from grader.engine import Observation, find_submissions, grade
 from grader.errors import UsageError
+from grader.explain import explain
 from grader.gradebook import autograde, open_nbgrader_course
 from grader.gradescope import build_bundle
 from grader.manifest import Course, load_course
 from grader.nbgrader import write_course
 from grader.recorded import reference_for
+from grader.reference import Reference
 from grader.release import release
 from grader.report import plain, print_report, printable, write_json
 from grader.results import format_points
@@ -90,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-output",
         action="store_true",
         help="show what each function printed (a bounded head and tail) under its rows",
+    )
+    grade_parser.add_argument(
+        "--explain",
+        metavar="MODULE.FUNCTION",
+        help="grade only this function, and show its first failure on a visible case: "
+        "the inputs, the expected and the received outputs",
     )
     _add_course_option(grade_parser)
     grade_parser.set_defaults(handler=run_grade)
@@ -261,6 +269,8 @@ def _progress_bar(console: Console, time_left: bool) -> Progress:
 def run_grade(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     path = args.path if args.path is not None else course.exercises_dir
+    if args.explain is not None:
+        args.module = [_explained(course, args.explain)[0]]
     submissions = find_submissions(course, path, args.module)
     if args.json is not None and not args.json.parent.resolve().is_dir():
         raise UsageError(f"cannot write {args.json}: no folder {args.json.parent}")
@@ -268,6 +278,8 @@ def run_grade(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
     reference = reference_for(course)
+    if args.explain is not None:
+        return _explain(course, path, reference, args.explain, console)
     modules = submissions.names
     total = sum(len(course.module(name).functions) for name in modules)
     if console.is_terminal:
@@ -283,6 +295,27 @@ def run_grade(args: argparse.Namespace) -> int:
     print_report(result, console, show_output=args.show_output)
     if args.json is not None:
         write_json(result, args.json, course.gradescope)
+    return 0
+
+
+def _explained(course: Course, name: str) -> tuple[str, str]:
+    """MODULE.FUNCTION, checked against the course."""
+    module, _, function = name.partition(".")
+    if module not in course.module_names or not function:
+        raise UsageError(f"--explain {name}: expected MODULE.FUNCTION, a function of the course")
+    if function not in [f.name for f in course.module(module).functions]:
+        raise UsageError(f"--explain {name}: {module} has no graded function {function!r}")
+    return module, function
+
+
+def _explain(course: Course, path: Path, reference: Reference, name: str, console: Console) -> int:
+    module, function = _explained(course, name)
+    observed: list[Observation] = []
+    result = grade(course, path, reference, [module], functions=[function], observe=observed)
+    if observed:
+        console.print(plain(explain(observed[0])))
+    else:  # the module could not be imported: the report's sentence says why
+        console.print(plain(next(c.message for c in result.checks if not c.passed)))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import __version__
@@ -35,6 +36,19 @@ from grader.results import CheckResult, GradeResult, ModuleResult
 from grader.sandbox import JailLimits, current_sandbox
 
 Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One function's checks, verdicts, probes and both sides' outcomes, by probe key: what
+    `difflearn grade --explain` shows (grader.explain)."""
+
+    function: FunctionSpec
+    checks: list[Check]
+    verdicts: list[Verdict]
+    probes: dict[str, Probe]
+    expected: dict[str, Outcome]
+    actual: dict[str, Outcome]
 
 
 def find_submissions(
@@ -75,13 +89,18 @@ def grade(
     modules: Sequence[str] | None = None,
     progress: Progress | None = None,
     hidden: Sequence[Path] = (),
+    functions: Sequence[str] | None = None,
+    observe: list[Observation] | None = None,
 ) -> GradeResult:
-    """Grades every course module found at `path`, all in one child process. `hidden`
-    folders are kept from it besides the course's (in a batch: the other students)."""
+    """Grades every course module found at `path` (its `functions` only, if given), all in
+    one child process. `hidden` folders are kept from it besides the course's (in a
+    batch: the other students); `observe` collects each function's outcomes."""
     started = time.monotonic()
     found = find_submissions(course, path, modules)
     specs = [course.module(name) for name in found.names]
-    results = _grade_submission(found, specs, reference, None, progress, hidden)
+    results = _grade_submission(
+        found, specs, reference, functions, progress, hidden, observe=observe
+    )
     return GradeResult(
         modules=results, elapsed_s=time.monotonic() - started, sandbox=current_sandbox()
     )
@@ -107,6 +126,7 @@ def _grade_submission(
     progress: Progress | None,
     hidden: Sequence[Path] = (),
     cache: ChildCache | None = None,
+    observe: list[Observation] | None = None,
 ) -> tuple[ModuleResult, ...]:
     """Grades the modules `specs` of one submission in one jailed child process."""
     limits = JailLimits(
@@ -127,7 +147,8 @@ def _grade_submission(
             verifier.begin()  # JAX imports there while the submission's process starts
         return tuple(
             _grade_module(process, module, reference, found.refused.get(module.name),
-                          functions, progress, verifier, found.modules.get(module.name))
+                          functions, progress, verifier, found.modules.get(module.name),
+                          observe)
             for module in specs
         )  # fmt: skip
 
@@ -185,6 +206,7 @@ def _grade_module(
     progress: Progress | None = None,
     verifier: Verifier | None = None,
     submitted: SubmittedModule | None = None,
+    observe: list[Observation] | None = None,
 ) -> ModuleResult:
     """Grades one module's functions; `verifier` runs the programs they export (a
     function with structural checks fails those without one). The `submitted` source is
@@ -203,7 +225,9 @@ def _grade_module(
             if module_failure is not None:
                 verdicts = [Verdict(False, module_failure)] * len(checks)
             else:
-                verdicts = _run_function(process, module, function, checks, reference, verifier)
+                verdicts = _run_function(
+                    process, module, function, checks, reference, verifier, observe
+                )
             results.extend(_score(module, function, checks, verdicts))
         except CourseError:
             raise
@@ -283,6 +307,7 @@ def _run_function(
     checks: list[Check],
     reference: Reference,
     verifier: Verifier | None = None,
+    observe: list[Observation] | None = None,
 ) -> list[Verdict]:
     probes: dict[str, Probe] = {}
     for check in checks:
@@ -306,7 +331,10 @@ def _run_function(
     actual.update({k: unverified for k in ready})
     if ready and verifier is not None:
         actual.update(verifier.verify(ready, function.limits.time_s))
-    return [_judge(check, expected, actual) for check in checks]
+    verdicts = [_judge(check, expected, actual) for check in checks]
+    if observe is not None:
+        observe.append(Observation(function, checks, verdicts, probes, expected, actual))
+    return verdicts
 
 
 def _judge(check: Check, expected: dict[str, Outcome], actual: dict[str, Outcome]) -> Verdict:

@@ -74,6 +74,8 @@ def test_a_single_module_file_can_be_graded(tmp_path):
         (["grade", "tests"], "no module of the course in tests"),
         (["grade", "--json", "/no/such/dir/results.json"], "cannot write"),
         (["grade", "--course", "missing.yml"], "cannot read the course manifest"),
+        (["grade", "--explain", "bce"], "expected MODULE.FUNCTION"),
+        (["grade", "--explain", "bce.softmax"], "bce has no graded function 'softmax'"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, message):
@@ -114,3 +116,17 @@ def test_stubs_never_overwrite_work_without_force(tmp_path):
     assert stub.read_text().endswith("# my work\n")
     assert difflearn("stubs", "--force", cwd=course).returncode == 0
     assert not stub.read_text().endswith("# my work\n")
+
+
+def test_explain_shows_the_first_failing_visible_case_whole(tmp_path):
+    wrong = (ROOT / "solutions" / "bce.py").read_text(encoding="utf-8")
+    wrong += "\n\ndef sigmoid(x):\n    return jax.nn.sigmoid(2.0 * x)\n"
+    (tmp_path / "bce.py").write_text(wrong, encoding="utf-8")
+    run = difflearn("grade", str(tmp_path / "bce.py"), "--explain", "bce.sigmoid")
+    assert run.returncode == 0, run.stderr
+    text = run.stdout
+    assert text.startswith("sigmoid: 'values' fails: case 1 of")
+    assert "inputs:\n  x = [" in text and "expected (the reference):\n  output = [" in text
+    assert "received (your function):\n  output = [" in text
+    assert "unseen" not in text  # the unseen case fails too, and is never shown
+    assert "Total:" not in text  # only the explanation
