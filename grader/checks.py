@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from grader.compare import format_number, nonfinite, structure_mismatch, value_mismatch
+from grader.compare import (
+    format_number,
+    name_outputs,
+    nonfinite,
+    structure_mismatch,
+    value_mismatch,
+)
 from grader.inputs import FunctionInputs, Inputs
 from grader.manifest import CheckSpec, FunctionSpec, Limits, RandomArray
 from grader.probes import ErrorInfo, Outcome, Probe
@@ -164,6 +170,7 @@ class Check:
                 f"{self._where(inputs, index)}: '{self.title}' fails there (what was given, "
                 "expected and received is not shown for cases kept from students)",
             )
+        detail = name_outputs(detail, self.function.outputs)
         return Verdict(False, f"{self._where(inputs, index)}: {detail}")
 
 
@@ -292,18 +299,18 @@ def _on_extreme(
     """A failure where `mine` is not finite, or not the reference's, where `theirs` is
     finite; None where it is."""
     assert function.extreme is not None
-    where = f"on extreme inputs ({_show_args(function, inputs)})"
-    mismatch = structure_mismatch(theirs, mine, path)
-    if mismatch:
-        return Verdict(False, f"{where}: {mismatch}")
-    found = nonfinite(mine, path, expected=theirs)
-    if found:
-        return Verdict(False, f"{where}: {found}. {overflow}")
     tolerance = function.extreme.tolerance or function.tolerance
-    mismatch = value_mismatch(theirs, mine, tolerance, inputs.case, path, where_finite=True)
-    if mismatch:
-        return Verdict(False, f"{where}: {mismatch}. {SATURATION}")
-    return None
+    found = structure_mismatch(theirs, mine, path)
+    if not found and (found := nonfinite(mine, path, expected=theirs)):
+        found = f"{found}. {overflow}"
+    if not found and (
+        found := value_mismatch(theirs, mine, tolerance, inputs.case, path, where_finite=True)
+    ):
+        found = f"{found}. {SATURATION}"
+    if not found:
+        return None
+    where = f"on extreme inputs ({_show_args(function, inputs)})"
+    return Verdict(False, f"{where}: {name_outputs(found, function.outputs)}")
 
 
 class ProgramCheck(Check):

@@ -8,7 +8,8 @@ shifted by one step).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,17 @@ def nonfinite(tree: Any, path: str = "output", expected: Any = None) -> str | No
             count = f" ({int(np.sum(bad))} of {array.size} entries)" if array.ndim else ""
             return f"{name} is {format_number(array[index])}{where}{count}"
     return None
+
+
+def name_outputs(text: str, names: Sequence[str]) -> str:
+    """`text` with the paths into a tuple of outputs (`output[1]`, `output[0]['w']`) given
+    by the names the exercise uses for them (`hs`, `params['w']`)."""
+
+    def named(match: re.Match[str]) -> str:
+        index = int(match[1])
+        return names[index] if index < len(names) else match[0]
+
+    return re.sub(r"\boutput\[(\d+)\]", named, text) if names else text
 
 
 def format_number(value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from grader.compare import leaves, structure_mismatch, value_mismatch
+from grader.compare import leaves, name_outputs, structure_mismatch, value_mismatch
 from grader.inputs import HIDDEN_LABEL, UNSEEN_LABEL
 from grader.probes import Outcome
 
@@ -39,9 +39,9 @@ def explain(observation: Observation) -> str:
         for name, value in zip(function.arg_names, probe.args, strict=True):
             lines.append(f"  {name} = {_show(value)}")
         lines += ["", "expected (the reference):"]
-        lines += _outcome(observation.expected[key])
+        lines += _outcome(observation.expected[key], function.outputs)
         lines += ["", "received (your function):"]
-        lines += _outcome(observation.actual[key])
+        lines += _outcome(observation.actual[key], function.outputs)
         return "\n".join(lines)
     pairs = zip(observation.checks, observation.verdicts, strict=True)
     failed = [c.title for c, v in pairs if not v.passed]
@@ -71,10 +71,13 @@ def _values(value: Any) -> Any:
     return value["values"] if isinstance(value, dict) and "values" in value else value
 
 
-def _outcome(outcome: Outcome) -> list[str]:
+def _outcome(outcome: Outcome, names: tuple[str, ...]) -> list[str]:
     if outcome.error is not None:
         return [f"  raised {outcome.error.summary}"]
-    return [f"  {path} = {_show(leaf)}" for path, leaf in leaves(_values(outcome.value))]
+    return [
+        f"  {name_outputs(path, names)} = {_show(leaf)}"
+        for path, leaf in leaves(_values(outcome.value))
+    ]
 
 
 def _show(value: Any) -> str:

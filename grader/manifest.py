@@ -209,6 +209,7 @@ class FunctionSpec:
     harness: str | None = None
     hidden_cases: tuple[Mapping[str, Any], ...] = ()
     hidden_seed: int | None = None
+    outputs: tuple[str, ...] = ()  # the exercise's names for a tuple's items, for feedback
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -582,7 +583,7 @@ class _Parser:
             value,
             key,
             required=("name", "points", "args", "cases", "checks"),
-            optional=("tolerance", "limits", "seed", "extreme", "harness", "hidden"),
+            optional=("tolerance", "limits", "seed", "extreme", "harness", "hidden", "outputs"),
         )
         name = self.name(value["name"], f"{key}.name")
         args = self.mapping(value["args"], f"{key}.args")
@@ -631,6 +632,7 @@ class _Parser:
             harness=self.harness(value.get("harness"), f"{key}.harness"),
             hidden_cases=hidden_cases,
             hidden_seed=inherited.hidden_seed,  # hidden cases and the unseen one
+            outputs=self.outputs(value.get("outputs", []), f"{key}.outputs"),
         )
         # Judged on the weights: the rounding to hundredths may add a cent to the share.
         shape = sum(c.weight for c in function.checks if c.kind == "shape")
@@ -745,6 +747,14 @@ class _Parser:
         for name, entry in value.items():
             self.number(entry, f"{key}.{name}")
         return dict(value)
+
+    def outputs(self, value: Any, key: str) -> tuple[str, ...]:
+        """The names of a tuple output's items, as the exercise's docstring gives them."""
+        if not isinstance(value, list) or not all(
+            isinstance(name, str) and 0 < len(name) <= 40 for name in value
+        ):
+            raise self.fail(key, "expected a list of names, such as [h_T, hs]")
+        return tuple(value)
 
     def extreme(
         self, value: Any, key: str, args: Mapping[str, ArgSpec], tolerance: Tolerance

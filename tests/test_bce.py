@@ -117,7 +117,7 @@ MISTAKES = {
             return params, jnp.stack(losses)
         """,
         "values",
-        "output[0]",
+        "params",
     ),
     "a learning rate fixed at the first case's": Mistake(
         "fit_logistic_regression",

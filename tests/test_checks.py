@@ -268,10 +268,10 @@ def test_fit_checks_pass_a_fit_shaped_like_the_reference(course):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda fit: (fit[0], Opaque("generator")), "output[1]: expected a float32 array of shape"),
+        (lambda fit: (fit[0], Opaque("generator")), "losses: expected a float32 array of shape"),
         (
             lambda fit: ({**fit[0], "means": Opaque("object")}, fit[1]),
-            "output[0]['means']: expected a float32 array of shape (3, 2), got a object",
+            "raw['means']: expected a float32 array of shape (3, 2), got a object",
         ),
     ],
     ids=["losses", "means"],

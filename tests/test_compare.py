@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.compare import nonfinite, structure_mismatch, value_mismatch
+from grader.compare import name_outputs, nonfinite, structure_mismatch, value_mismatch
 from grader.manifest import Tolerance
 from grader.wire import Opaque
 
@@ -86,3 +86,12 @@ def test_values_compared_only_where_the_reference_is_finite():
     )
     assert found is not None and "expected 2750" in found and "got 7.69" in found
     assert value_mismatch(expected, np.array([0.0, 2750.0], np.float32), TOL, {}) is not None
+
+
+def test_outputs_are_named_as_the_exercise_names_them():
+    text = "output[1]: expected shape (5, 4), got (6, 4); output[0]['w'] and output[7]"
+    assert (
+        name_outputs(text, ("params", "hs"))
+        == "hs: expected shape (5, 4), got (6, 4); params['w'] and output[7]"
+    )
+    assert name_outputs(text, ()) == text
