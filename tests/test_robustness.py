@@ -200,6 +200,7 @@ class FakeProcess:
     def __init__(self, replies):
         self.replies = replies
         self.output = OutputCapture()
+        self.notes: dict[str, tuple[str, ...]] = {}
         self.count = 0
 
     def loaded(self, module: str) -> bool:
