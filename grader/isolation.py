@@ -511,6 +511,10 @@ class Verifier(SubmissionProcess):
         if self._process is None and self._spawn() is None:
             self._starting = True
 
+    def stop(self) -> None:
+        self._starting = False  # a process stopped before it said it was ready
+        super().stop()
+
     def verify(
         self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float
     ) -> dict[str, Outcome]:
