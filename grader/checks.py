@@ -173,6 +173,16 @@ class Check:
         detail = name_outputs(detail, self.function.outputs)
         return Verdict(False, f"{self._where(inputs, index)}: {detail}")
 
+    def _compare(
+        self, expected, actual, inputs: Inputs, index: int | None, path: str, lead: str = ""
+    ) -> Verdict | None:
+        """A failure where `actual` differs from `expected` in structure or beyond the
+        tolerance (`lead` goes before what differs); None where it does not."""
+        mismatch = structure_mismatch(expected, actual, path) or value_mismatch(
+            expected, actual, self.function.tolerance, inputs.case, path
+        )
+        return self._failed(inputs, index, f"{lead}{mismatch}") if mismatch else None
+
 
 class ShapeCheck(Check):
     """The tree structure, shape and dtype of every output leaf, on every case."""
@@ -192,33 +202,20 @@ class ShapeCheck(Check):
 class ValuesCheck(Check):
     """The outputs against the reference's, within the tolerance, on every case."""
 
-    kind = "call"
-    what = "the values"
-
     def probes(self) -> dict[str, Probe]:
-        return {f"{self.kind}/{c.label}": self._call(self.kind, c) for c in self.cases}
+        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
         for i, inputs in enumerate(self.cases):
-            key = f"{self.kind}/{inputs.label}"
+            key = f"call/{inputs.label}"
             verdict = self._compare(expected[key].value, actual[key].value, inputs, i, "output")
             if verdict:
                 return verdict
-        return Verdict(True, f"{self.what} match the reference on all {len(self.cases)} cases")
-
-    def _compare(self, expected, actual, inputs: Inputs, index: int, path: str) -> Verdict | None:
-        mismatch = structure_mismatch(expected, actual, path) or value_mismatch(
-            expected, actual, self.function.tolerance, inputs.case, path
-        )
-        if mismatch:
-            return self._failed(inputs, index, mismatch)
-        return None
+        return Verdict(True, f"the values match the reference on all {len(self.cases)} cases")
 
 
 class GradientsCheck(ValuesCheck):
     """Reverse-mode gradients with respect to some arguments, against the reference's."""
-
-    what = "the gradients"
 
     @property
     def wrt(self) -> tuple[int, ...]:
@@ -324,6 +321,9 @@ class ProgramCheck(Check):
         """The case a program is judged on: the first one kept from students, if any."""
         return next((c for c in self.cases if c.secret), self.cases[0])
 
+    def probes(self) -> dict[str, Probe]:
+        return dict([self._export(self.primary)])
+
     def _export(self, inputs: Inputs) -> tuple[str, Probe]:
         return f"export/{inputs.label}", self._call("export", inputs)
 
@@ -331,23 +331,17 @@ class ProgramCheck(Check):
         """The program's facts on `inputs`, and a failure unless its values match."""
         key = f"export/{inputs.label}"
         program = actual[key].value
-        theirs, mine = expected[key].value["values"], program["values"]
-        mismatch = structure_mismatch(theirs, mine, "output") or value_mismatch(
-            theirs, mine, self.function.tolerance, inputs.case, "output"
+        index = next((i for i, c in enumerate(self.cases) if c.label == inputs.label), None)
+        lead = "the program that jax.jit compiles gives other values: "
+        failed = self._compare(
+            expected[key].value["values"], program["values"], inputs, index, "output", lead
         )
-        if mismatch:
-            index = self.cases.index(inputs) if inputs in self.cases else None
-            detail = f"the program that jax.jit compiles gives other values: {mismatch}"
-            return program, self._failed(inputs, index, detail)
-        return program, None
+        return program, failed
 
 
 class JitCheck(ProgramCheck):
     """The function traces under `jax.jit`, and its compiled program, run by the grader,
     gives the reference's values."""
-
-    def probes(self) -> dict[str, Probe]:
-        return dict([self._export(self.primary)])
 
     def judge_outcomes(self, expected, actual):
         _, failed = self._program(expected, actual, self.primary)
@@ -356,9 +350,6 @@ class JitCheck(ProgramCheck):
 
 class ContainsCheck(ProgramCheck):
     """An operation such as a loop (`contains: scan`) in the compiled program."""
-
-    def probes(self) -> dict[str, Probe]:
-        return dict([self._export(self.primary)])
 
     def judge_outcomes(self, expected, actual):
         program, failed = self._program(expected, actual, self.primary)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 # Imported before the submission, so the probes hold their own references to JAX.
+import jax
+
 from grader.notebooks import NOTES, bounded_notes
 from grader.probes import ErrorInfo, Probe, ProbeRunner, describe_exception, resolve_target
 from grader.wire import decode, encode, read_frame, write_frame
@@ -113,21 +115,13 @@ def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list
 def _reset_config() -> None:
     """JAX's configuration as it was before any submission ran: what a module set at
     import (jit turned off, say) holds for none of the probes."""
-    import jax
-
     for name, value in _CONFIG.items():
         if jax.config.values.get(name) != value:
             with contextlib.suppress(Exception):  # a setting JAX no longer accepts
                 jax.config.update(name, value)
 
 
-def _config() -> dict[str, Any]:
-    import jax
-
-    return dict(jax.config.values)
-
-
-_CONFIG = _config()  # taken at start, before the submission is imported
+_CONFIG = dict(jax.config.values)  # taken at start, before the submission is imported
 
 
 if __name__ == "__main__":

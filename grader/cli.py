@@ -269,17 +269,16 @@ def _progress_bar(console: Console, time_left: bool) -> Progress:
 def run_grade(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     path = args.path if args.path is not None else course.exercises_dir
-    if args.explain is not None:
-        args.module = [_explained(course, args.explain)[0]]
-    submissions = find_submissions(course, path, args.module)
+    explained = _explained(course, args.explain) if args.explain is not None else None
+    submissions = find_submissions(course, path, [explained[0]] if explained else args.module)
     if args.json is not None and not args.json.parent.resolve().is_dir():
         raise UsageError(f"cannot write {args.json}: no folder {args.json.parent}")
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
     reference = reference_for(course)
-    if args.explain is not None:
-        return _explain(course, path, reference, args.explain, console)
+    if explained is not None:
+        return _explain(course, path, reference, explained, console)
     modules = submissions.names
     total = sum(len(course.module(name).functions) for name in modules)
     if console.is_terminal:
@@ -308,8 +307,10 @@ def _explained(course: Course, name: str) -> tuple[str, str]:
     return module, function
 
 
-def _explain(course: Course, path: Path, reference: Reference, name: str, console: Console) -> int:
-    module, function = _explained(course, name)
+def _explain(
+    course: Course, path: Path, reference: Reference, name: tuple[str, str], console: Console
+) -> int:
+    module, function = name
     observed: list[Observation] = []
     result = grade(course, path, reference, [module], functions=[function], observe=observed)
     if observed:

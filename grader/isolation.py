@@ -489,8 +489,8 @@ class SubmissionProcess:
 class Verifier(SubmissionProcess):
     """The grader's verifier (grader.verifier) for one submission: it reads and runs the
     programs the submission's process exported. It runs in a jail of its own, under
-    another uid where there are uids, so that nothing the submission runs can reach it;
-    it starts at its first request."""
+    another uid where there are uids, so that nothing the submission runs can reach it.
+    It starts at `begin`, or else at its first request."""
 
     ENTRY = "verifier"
     WHO = "the grader's run of the program"
@@ -535,14 +535,13 @@ class Verifier(SubmissionProcess):
                 }
             )
             reply = self.receive(time_limit)
-        if isinstance(reply, Failure):
-            error = ErrorInfo(types=["ProgramFailed"], message=reply.message)
-            return {key: Outcome(error=error) for key in programs}
-        if len(reply) != len(programs):
+        if not isinstance(reply, Failure) and len(reply) == len(programs):
+            return dict(zip(programs, reply, strict=True))
+        if not isinstance(reply, Failure):
             self.stop()
-            error = ErrorInfo(types=["ProgramFailed"], message="the verifier answered wrongly")
-            return {key: Outcome(error=error) for key in programs}
-        return dict(zip(programs, reply, strict=True))
+        message = reply.message if isinstance(reply, Failure) else "the verifier answered wrongly"
+        error = ErrorInfo(types=["ProgramFailed"], message=message)
+        return {key: Outcome(error=error) for key in programs}
 
 
 def _outcome(result: Any) -> Outcome:

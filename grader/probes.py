@@ -180,9 +180,7 @@ class ProbeRunner:
 
     def exported(self, probe: Probe) -> Any:
         """The function traced by `jax.jit` at the probe's arguments (`jax.export`)."""
-        return jax.export.export(jax.jit(self.function, static_argnums=probe.static))(
-            *self._args(probe)
-        )
+        return jax.export.export(self._jit(probe.static))(*self._args(probe))
 
     @staticmethod
     def _args(probe: Probe) -> tuple[Any, ...]:

@@ -61,6 +61,14 @@ def failures(result, function: str = "cumulative_sum") -> dict[str, str]:
     return {c.check: c.message for c in result.checks if c.function == function and not c.passed}
 
 
+def structural_failures(grade_toy, source: str) -> dict[str, str]:
+    """cumulative_sum graded from `source`: the failures, which must be exactly the three
+    structural checks (its values are right, and a forgery must not earn those)."""
+    found = failures(grade_toy(source, functions=["cumulative_sum"]))
+    assert set(found) == STRUCTURAL
+    return found
+
+
 def forging(body: str) -> str:
     """The Python-loop answer, with exports forged by `forged(probe)` from `body`."""
     return PYTHON_LOOP + FORGE_EXPORTS + dedent(body)
@@ -93,8 +101,7 @@ def test_turning_jit_off_at_import_does_not_pass_untraceable_code(grade_toy, mod
         _, sums = jax.lax.scan(lambda c, x: (c + x, c + x), 0.0, xs)
         return sums
     """
-    found = failures(grade_toy(source, functions=["cumulative_sum"]))
-    assert set(found) == STRUCTURAL
+    found = structural_failures(grade_toy, source)
     assert "TracerBoolConversionError" in found["jit"] or "jnp.where" in found["jit"]
 
 
@@ -108,8 +115,7 @@ def test_a_stand_in_program_with_a_scan_earns_nothing(grade_toy, mode):
             return _serialized(stand_in, probe)
         """
     )
-    found = failures(grade_toy(source, functions=["cumulative_sum"]))
-    assert set(found) == STRUCTURAL
+    found = structural_failures(grade_toy, source)
     # Judged on the unseen case, whose values a table could not hold; shown as such.
     assert all(message.startswith("an unseen case") for message in found.values())
 
@@ -122,8 +128,7 @@ def test_facts_sent_as_data_are_not_read(grade_toy, mode):
             return {"primitives": ["scan"], "equations": 5}
         """
     )
-    found = failures(grade_toy(source, functions=["cumulative_sum"]))
-    assert set(found) == STRUCTURAL
+    found = structural_failures(grade_toy, source)
     assert all("not a serialized program" in message for message in found.values())
 
 
@@ -150,8 +155,7 @@ def test_a_custom_call_outside_the_allow_list_is_refused(grade_toy, mode):
             return _np.frombuffer(bytes(exported.serialize()), dtype=_np.uint8)
         """
     )
-    found = failures(grade_toy(source, functions=["cumulative_sum"]))
-    assert set(found) == STRUCTURAL
+    found = structural_failures(grade_toy, source)
     assert all("custom call to 'xla_ffi_python_cpu_callback'" in m for m in found.values())
 
 
