@@ -2,8 +2,10 @@
 
 Feedback uses it to point at the cause of a failure: a loss that calls a failing
 `sigmoid` fails too, and the fix is in `sigmoid`. The source is parsed, never run
-(the grading process runs no student code), and names are matched as written: a call
-through another name or an attribute is not seen, which costs a hint, never points.
+(the grading process runs no student code), and names are matched as written: a
+function counts as called where its body names it, in a call or passed on
+(`jax.grad(loss)`); a call through another name or an attribute is not seen, which
+costs a hint, never points.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from grader.notebooks import NOTEBOOK_CALL
 
 def calls(source: str, names: Collection[str]) -> dict[str, set[str]]:
     """For each function of `names` defined at the top of `source`, the other functions of
-    `names` that its body calls by name. A notebook's module is read cell by cell."""
+    `names` that its body calls or passes on by name. A notebook's module is read cell by
+    cell."""
     found: dict[str, set[str]] = {}
     for tree in _trees(source):
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names:
                 called = {
-                    sub.func.id
+                    sub.id
                     for sub in ast.walk(node)
-                    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
+                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)
                 }
                 found[node.name] = (called & set(names)) - {node.name}
     return found

@@ -244,7 +244,12 @@ def _grade_module(
         outputs=outputs,
         notes=(
             *process.notes.get(module.name, ()),
-            *(_cause_notes(module, results, submitted.source) if submitted else ()),
+            # Where the module failed as a whole, that one cause fails every function.
+            *(
+                _cause_notes(module, results, submitted.source)
+                if submitted and module_failure is None
+                else ()
+            ),
         ),
     )
 
@@ -252,11 +257,11 @@ def _grade_module(
 def _cause_notes(module: ModuleSpec, results: list[CheckResult], source: bytes) -> list[str]:
     """For each failing function that calls one whose gate (its values) fails: a note that
     the cause may lie there, since a wrong helper fails its callers' checks too."""
-    gates = {
-        f.name: next(c.title for c in f.checks if c.kind == f.gate and not c.hidden)
+    visible_gates = {
+        f.name: next((c.title for c in f.checks if c.kind == f.gate and not c.hidden), None)
         for f in module.functions
-        if f.gate is not None
     }
+    gates = {name: title for name, title in visible_gates.items() if title is not None}
     failed = {(r.function, r.check) for r in results if not r.passed}
     failing = {function for function, _ in failed}
     called = calls(source.decode("utf-8", errors="replace"), [f.name for f in module.functions])

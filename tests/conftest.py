@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import tempfile
 import textwrap
@@ -10,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from inprocess import grade_here as grade_here_in
 
+from grader.callgraph import calls
 from grader.engine import grade_module
 from grader.errors import UsageError
 from grader.manifest import Course, load_course
@@ -66,15 +69,31 @@ def grade_toy(toy_course: Course, toy_reference: LiveReference, tmp_path: Path) 
     return lambda source, functions=None: grader("toy", source, functions)
 
 
+@pytest.fixture
+def grade_here(course: Course, reference: LiveReference, tmp_path: Path) -> GradeSource:
+    """Grades as grade_source does, in this process: the checks' judgement without the
+    jail, for the breadth tests (tests/inprocess.py)."""
+
+    def run(module: str, source: str, functions: list[str] | None = None) -> ModuleResult:
+        folder = _new_folder(tmp_path)
+        return grade_here_in(course, reference, folder, module, source, functions)
+
+    return run
+
+
 def _grader(course: Course, reference: LiveReference, tmp_path: Path) -> GradeSource:
     def run(module: str, source: str, functions: list[str] | None = None) -> ModuleResult:
-        folder = tmp_path / f"submission{len(list(tmp_path.iterdir()))}"
-        folder.mkdir()
-        file = folder / f"{module}.py"
+        file = _new_folder(tmp_path) / f"{module}.py"
         file.write_text(textwrap.dedent(source), encoding="utf-8")
         return grade_module(course.module(module), file, reference, functions=functions)
 
     return run
+
+
+def _new_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / f"submission{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    return folder
 
 
 def with_override(module: str, *overrides: str) -> str:
@@ -107,10 +126,34 @@ def assert_mistake_caught(
 
 
 def assert_full_marks(grade: GradeSource, module: str, override: str) -> None:
-    """Grades the reference with some functions written differently: full marks."""
-    result = grade(module, with_override(module, override))
+    """Grades the reference with some functions written differently: full marks, on
+    the functions it redefines and every function that uses them."""
+    source = with_override(module, override)
+    result = grade(module, source, functions=affected(module, source, override))
     assert [f"{c.name}: {c.message}" for c in result.checks if not c.passed] == []
     assert result.score == pytest.approx(result.max_score)
+
+
+def affected(module: str, source: str, override: str) -> list[str]:
+    """The course functions `override` defines, and those that call them, at any depth
+    (a harness that names one counts as a call)."""
+    spec = load_course(ROOT / "course.yml").module(module)
+    names = [f.name for f in spec.functions]
+    defined = {
+        node.name
+        for node in ast.parse(textwrap.dedent(override)).body
+        if isinstance(node, ast.FunctionDef) and node.name in names
+    }
+    used = calls(source, names)
+    for function in spec.functions:
+        if function.harness:
+            named = {n.id for n in ast.walk(ast.parse(function.harness)) if isinstance(n, ast.Name)}
+            used[function.name] = used.get(function.name, set()) | (named & set(names))
+    changed = set(defined)
+    while grown := {f for f, callees in used.items() if callees & changed} - changed:
+        changed |= grown
+    assert defined, "the alternative redefines no course function"
+    return [name for name in names if name in changed]
 
 
 def failed(result: ModuleResult, function: str) -> dict[str, str]:

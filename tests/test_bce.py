@@ -161,8 +161,8 @@ _reference_logits = binary_cross_entropy_with_logits
 
 
 @pytest.mark.parametrize("name", list(MISTAKES))
-def test_mistake_loses_points_on_its_function(name, grade_source):
-    assert_mistake_caught(grade_source, "bce", MISTAKES[name], ALIASES)
+def test_mistake_loses_points_on_its_function(name, grade_here):
+    assert_mistake_caught(grade_here, "bce", MISTAKES[name], ALIASES)
 
 
 ALTERNATIVES = {
@@ -205,8 +205,8 @@ ALTERNATIVES = {
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
-def test_correct_alternative_scores_full_marks(name, grade_source):
-    assert_full_marks(grade_source, "bce", ALTERNATIVES[name])
+def test_correct_alternative_scores_full_marks(name, grade_here):
+    assert_full_marks(grade_here, "bce", ALTERNATIVES[name])
 
 
 def test_right_shapes_wrong_values_earn_at_most_a_quarter(grade_source):

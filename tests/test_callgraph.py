@@ -9,7 +9,7 @@ from conftest import with_override
 from grader.callgraph import calls
 from grader.notebooks import as_module
 
-NAMES = ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+NAMES = ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits", "fit"]
 SOURCE = dedent(
     """
     import jax.numpy as jnp
@@ -23,6 +23,9 @@ SOURCE = dedent(
     def binary_cross_entropy_with_logits(logits, y):
         helper = lambda z: binary_cross_entropy(sigmoid(z), y)
         return helper(logits)
+
+    def fit(params):
+        return jax.grad(binary_cross_entropy_with_logits)(params)
     """
 )
 
@@ -33,6 +36,7 @@ def test_calls_are_read_by_name_from_each_function():
         "sigmoid": set(),
         "binary_cross_entropy": set(),
         "binary_cross_entropy_with_logits": {"sigmoid", "binary_cross_entropy"},
+        "fit": {"binary_cross_entropy_with_logits"},  # passed to grad: used all the same
     }
 
 
@@ -60,3 +64,11 @@ def test_a_failing_caller_is_pointed_at_its_failing_helper(grade_source):
     ) in result.notes
     # A helper that passes is not blamed.
     assert not any("calls binary_cross_entropy," in note for note in result.notes)
+
+
+def test_no_function_is_blamed_when_the_module_cannot_be_imported(grade_here):
+    # Every function fails for the one reason the module gives; no helper is the cause.
+    broken = with_override("bce", "import not_a_module_anywhere")
+    result = grade_here("bce", broken, functions=["sigmoid", "binary_cross_entropy_with_logits"])
+    assert all("could not be imported" in c.message for c in result.checks)
+    assert result.notes == ()

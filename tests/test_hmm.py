@@ -349,13 +349,13 @@ ALTERNATIVES = {
 
 
 @pytest.mark.parametrize("name", list(MISTAKES))
-def test_mistake_loses_points_on_its_function(name, grade_source):
-    assert_mistake_caught(grade_source, "hmm", MISTAKES[name], ALIASES)
+def test_mistake_loses_points_on_its_function(name, grade_here):
+    assert_mistake_caught(grade_here, "hmm", MISTAKES[name], ALIASES)
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
-def test_correct_alternative_scores_full_marks(name, grade_source):
-    assert_full_marks(grade_source, "hmm", ALTERNATIVES[name])
+def test_correct_alternative_scores_full_marks(name, grade_here):
+    assert_full_marks(grade_here, "hmm", ALTERNATIVES[name])
 
 
 def test_a_fit_that_does_not_move_fails_every_outcome_check(grade_source):

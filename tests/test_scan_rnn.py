@@ -151,10 +151,10 @@ ALTERNATIVES = {
 
 
 @pytest.mark.parametrize("name", list(MISTAKES))
-def test_mistake_loses_points_on_its_function(name, grade_source):
-    assert_mistake_caught(grade_source, "scan_rnn", MISTAKES[name])
+def test_mistake_loses_points_on_its_function(name, grade_here):
+    assert_mistake_caught(grade_here, "scan_rnn", MISTAKES[name])
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
-def test_correct_alternative_scores_full_marks(name, grade_source):
-    assert_full_marks(grade_source, "scan_rnn", ALTERNATIVES[name])
+def test_correct_alternative_scores_full_marks(name, grade_here):
+    assert_full_marks(grade_here, "scan_rnn", ALTERNATIVES[name])

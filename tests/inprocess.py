@@ -1,0 +1,119 @@
+"""Grading in the test's own process: the checks' judgement, without the jail.
+
+The breadth tests (many correct alternatives, many mistakes, generated variants) ask
+one question of each submission: do the checks judge it right? Spawning a confined
+child and a verifier for each would cost the suite minutes and test nothing new, so
+they grade here: the submission is imported in this process, its probes run through
+the child's own request handler (`grader.child._run_request`) and its programs through
+the verifier's (`grader.programs.run_serialized`), and the engine judges the outcomes
+as it judges a child's. `test_inprocess.py` checks that both ways give the same results.
+Never for hostile code: nothing here is confined or timed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from grader import child, engine
+from grader.intake import read_submission
+from grader.isolation import ImportFailure, OutputCapture, _outcome
+from grader.manifest import Course
+from grader.probes import ErrorInfo, Outcome, Probe, describe_exception
+from grader.programs import run_serialized
+from grader.reference import Reference
+from grader.results import ModuleResult
+from grader.wire import FrameReader, decode, encode, encode_frame
+
+_NAMES = itertools.count()
+
+
+class InProcess:
+    """A submission's process that is this one: the engine's `SubmissionProcess` calls."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.output = OutputCapture()
+        self.notes: dict[str, tuple[str, ...]] = {}
+        self._modules: dict[str, Any] = {}
+        self._replies: list[Outcome] = []
+        # What the child resets JAX's configuration to before each probe: here, this
+        # process's (its compilation cache on), not what it was when grader.child loaded.
+        self._config = dict(jax.config.values)
+
+    def loaded(self, module: str) -> bool:
+        return module in self._modules
+
+    def load(self, module: str, time_limit: float, memory_mb: int) -> Any:
+        # A name of its own, so that no two submissions (or the reference) share a module.
+        name = f"_difflearn_inprocess_{module}_{next(_NAMES)}"
+        reply, loaded = child._import_submission(self.file, name)
+        if loaded is None:
+            return ImportFailure(ErrorInfo.from_message(reply["error"]))
+        self._modules[module] = loaded
+        self.notes[module] = tuple(reply.get("notes", ()))
+        return None
+
+    def send(self, module: str, function: str, probes: list[Probe], harness: Any = None) -> None:
+        request = {
+            "function": function,
+            "probes": [p.to_message(encode) for p in probes],
+            "harness": harness,
+        }
+        child._CONFIG = self._config
+        results = child._run_request(self._modules[module], str(self.file), _wire(request))
+        self._replies = [_outcome(r) for r in _wire(results)]
+
+    def receive(self, time_limit: float) -> list[Outcome]:
+        return self._replies
+
+    def stop(self) -> None:
+        pass
+
+
+class InProcessVerifier:
+    """The verifier's work (grader.verifier), done here."""
+
+    def verify(
+        self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float
+    ) -> dict[str, Outcome]:
+        results = {}
+        for key, (probe, outcome) in programs.items():
+            try:
+                program = decode(_wire(encode(outcome.value)))
+                facts = run_serialized(program, probe.args, probe.static)
+                results[key] = _outcome(_wire({"value": encode(facts)}))
+            except Exception as error:
+                results[key] = Outcome(error=describe_exception(error))
+        return results
+
+
+def _wire(message: Any) -> Any:
+    """`message` as the other end of a pipe reads it."""
+    return FrameReader().feed(encode_frame(message))
+
+
+def grade_here(
+    course: Course,
+    reference: Reference,
+    folder: Path,
+    module: str,
+    source: str,
+    functions: list[str] | None = None,
+) -> ModuleResult:
+    """Grades `source` as `module` of a submission in `folder`, in this process."""
+    file = folder / f"{module}.py"
+    file.write_text(textwrap.dedent(source), encoding="utf-8")
+    submitted = read_submission(folder, [module]).modules[module]
+    return engine._grade_module(
+        InProcess(file),
+        course.module(module),
+        reference,
+        functions=functions,
+        verifier=InProcessVerifier(),  # type: ignore[arg-type]
+        submitted=submitted,
+    )
