@@ -300,10 +300,10 @@ def _on_extreme(
     found = structure_mismatch(theirs, mine, path)
     if not found and (found := nonfinite(mine, path, expected=theirs)):
         found = f"{found}. {overflow}"
-    if not found and (
-        found := value_mismatch(theirs, mine, tolerance, inputs.case, path, where_finite=True)
-    ):
-        found = f"{found}. {SATURATION}"
+    if not found:
+        found = value_mismatch(
+            theirs, mine, tolerance, inputs.case, path, where_finite=True, otherwise=SATURATION
+        )
     if not found:
         return None
     where = f"on extreme inputs ({_show_args(function, inputs)})"

@@ -8,6 +8,7 @@ shifted by one step).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -63,6 +64,8 @@ def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str 
         hint = ""
         if actual.ndim > 1 and actual.shape == expected.shape[::-1]:
             hint = " (transposed?)"
+        elif actual.ndim > 1 and sorted(actual.shape) == sorted(expected.shape):
+            hint = " (the axes in another order? batch and time swapped, say)"
         elif actual.ndim == 0 and expected.ndim > 0:
             hint = " (reduced to a scalar where one value per entry is expected?)"
         elif actual.ndim > 0 and expected.ndim == 0 and actual.size == 1:
@@ -94,9 +97,11 @@ def value_mismatch(
     sizes: Mapping[str, Any],
     path: str = "output",
     where_finite: bool = False,
+    otherwise: str | None = None,
 ) -> str | None:
     """Where `actual` is not close to `expected`; the structures must already match.
-    With `where_finite`, only the entries where `expected` is finite are compared."""
+    With `where_finite`, only the entries where `expected` is finite are compared. The
+    hint is a guess from the numbers or, where they suggest none, `otherwise`."""
     pairs = zip(leaves(expected, path), leaves(actual, path), strict=True)
     for (name, e), (_, a) in pairs:
         e = np.asarray(e)
@@ -118,7 +123,7 @@ def value_mismatch(
             f"{name}: {count}expected {expected_value}{where}, got {actual_value} "
             f"(tolerance: rtol {tolerance.rtol:g}, atol {tolerance.atol:g})"
         )
-        hint = _hint(e, a, sizes, tolerance)
+        hint = _hint(e, a, sizes, tolerance) or otherwise
         return f"{message}. {hint}" if hint else message
     return None
 
@@ -165,27 +170,69 @@ def format_number(value: Any) -> str:
 def _hint(
     expected: np.ndarray, actual: np.ndarray, sizes: Mapping[str, Any], tolerance: Tolerance
 ) -> str | None:
-    """A guess at the mistake, from how the wrong values relate to the right ones."""
-    if expected.dtype.kind not in "fc" or not np.all(np.isfinite(actual)):
+    """A guess at the mistake, from how the wrong values relate to the right ones: the
+    right entries in the wrong places, or every entry off by one factor or one offset."""
+    if expected.dtype.kind not in "biufc" or not np.all(np.isfinite(actual)):
         return None
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(np.allclose(a, b, rtol=tolerance.rtol, atol=tolerance.atol))
+
     if expected.ndim == 1 and expected.size >= 3:
-        options = {"rtol": tolerance.rtol, "atol": tolerance.atol}
-        if np.allclose(actual[:-1], expected[1:], **options):
+        if same(actual[:-1], expected[1:]):
             return (
                 "Each entry equals the expected next one: one step ahead, as a value taken "
                 "after its step (or update) where the one before it is due?"
             )
-        if np.allclose(actual[1:], expected[:-1], **options):
+        if same(actual[1:], expected[:-1]):
             return (
                 "Each entry equals the expected previous one: one step behind, as a value "
                 "taken before its step (an exclusive scan) where the one after it is due?"
             )
+    if rearranged := _rearranged(expected, actual, same):
+        return rearranged
+    if expected.dtype.kind not in "fc":
+        return None
+    return _factor(expected, actual, sizes, tolerance) or _offset(expected, actual, tolerance)
+
+
+def _rearranged(expected: np.ndarray, actual: np.ndarray, same: Any) -> str | None:
+    """The expected entries in another order: an axis reversed, or axes swapped."""
+    for axis in range(expected.ndim):
+        if expected.shape[axis] > 1 and same(actual, np.flip(expected, axis)):
+            return (
+                f"It is the expected array reversed along axis {axis}: a scan run backwards "
+                "(reverse=True), or a sequence read from its end?"
+            )
+    if 2 <= expected.ndim <= 4:
+        for order in itertools.permutations(range(expected.ndim)):
+            moved = np.transpose(expected, order)
+            if list(order) != sorted(order) and moved.shape == actual.shape and same(actual, moved):
+                n = expected.ndim
+                if order == (*range(n - 2), n - 1, n - 2):
+                    return "It is the expected array with its last two axes swapped: transposed?"
+                return (
+                    f"It is the expected array with its axes in the order {order}: "
+                    "batch and time swapped, say?"
+                )
+    return None
+
+
+def _factor(
+    expected: np.ndarray, actual: np.ndarray, sizes: Mapping[str, Any], tolerance: Tolerance
+) -> str | None:
+    """Every entry the expected one times the same factor."""
     mask = np.abs(expected) > max(tolerance.atol, 1e-6) * 10
     if not np.any(mask):
         return None
     ratios = actual[mask] / expected[mask]
     ratio = float(np.median(ratios))
-    if not np.allclose(ratios, ratio, rtol=1e-3):
+    if np.all(actual[mask] == 0):
+        return (
+            "It is 0 wherever the expected value is not: a term that vanishes, or a "
+            "gradient that does not flow (stop_gradient, a clip, a step function)?"
+        )
+    if not np.allclose(ratios, ratio, rtol=1e-3) or np.isclose(ratio, 1.0, rtol=1e-3):
         return None
     if np.isclose(ratio, -1.0, rtol=1e-3):
         return "The sign is flipped."
@@ -199,4 +246,24 @@ def _hint(
         return "It is twice the expected value: a factor of 2 too many, or a 1/2 missing?"
     if np.isclose(ratio, 0.5, rtol=1e-3):
         return "It is half the expected value: a factor of 1/2 too many, or a 2 missing?"
+    # Any other whole factor (or its inverse), in either sign: a constant in the formula.
+    for k in range(-10, 11):
+        if abs(k) > 1 and np.isclose(ratio, k, rtol=1e-3):
+            return f"It is {k} times the expected value: a constant factor in the formula?"
+        if abs(k) > 1 and np.isclose(ratio, 1.0 / k, rtol=1e-3):
+            return f"It is 1/{k} of the expected value: a constant factor in the formula?"
+    if np.sum(mask) > 1:  # for one number, every wrong value is some multiple of it
+        return f"Every entry is {ratio:.4g} times the expected one: a constant factor?"
     return None
+
+
+def _offset(expected: np.ndarray, actual: np.ndarray, tolerance: Tolerance) -> str | None:
+    """Every entry the expected one plus the same amount (for one number, any wrong value
+    is: so only where there are several, and they differ)."""
+    if expected.size < 2 or np.ptp(expected) <= tolerance.atol:
+        return None
+    differences = actual - expected
+    offset = float(np.median(differences))
+    if not np.allclose(differences, offset, rtol=0, atol=max(tolerance.atol, 1e-6) * 10):
+        return None
+    return f"Every entry is off by the same amount, {offset:+.4g}: a constant added or missing?"

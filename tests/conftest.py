@@ -76,7 +76,7 @@ def grade_here(course: Course, reference: LiveReference, tmp_path: Path) -> Grad
 
     def run(module: str, source: str, functions: list[str] | None = None) -> ModuleResult:
         folder = _new_folder(tmp_path)
-        return grade_here_in(course, reference, folder, module, source, functions)
+        return grade_here_in(course.module(module), reference, folder, source, functions)
 
     return run
 

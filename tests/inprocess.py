@@ -22,7 +22,7 @@ import jax
 from grader import child, engine
 from grader.intake import read_submission
 from grader.isolation import ImportFailure, OutputCapture, _outcome
-from grader.manifest import Course
+from grader.manifest import ModuleSpec
 from grader.probes import ErrorInfo, Outcome, Probe, describe_exception
 from grader.programs import run_serialized
 from grader.reference import Reference
@@ -98,20 +98,19 @@ def _wire(message: Any) -> Any:
 
 
 def grade_here(
-    course: Course,
+    module: ModuleSpec,
     reference: Reference,
     folder: Path,
-    module: str,
     source: str,
     functions: list[str] | None = None,
 ) -> ModuleResult:
     """Grades `source` as `module` of a submission in `folder`, in this process."""
-    file = folder / f"{module}.py"
+    file = folder / f"{module.name}.py"
     file.write_text(textwrap.dedent(source), encoding="utf-8")
-    submitted = read_submission(folder, [module]).modules[module]
+    submitted = read_submission(folder, [module.name]).modules[module.name]
     return engine._grade_module(
         InProcess(file),
-        course.module(module),
+        module,
         reference,
         functions=functions,
         verifier=InProcessVerifier(),  # type: ignore[arg-type]

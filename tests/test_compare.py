@@ -58,6 +58,41 @@ def test_hints_for_half_and_twice_and_kept_dimensions():
     assert "missing mean" in structure_mismatch(np.array(0.5, f32), np.ones(3, f32))
 
 
+def test_hints_for_entries_in_the_wrong_places():
+    rng = np.random.default_rng(0)
+    hs = rng.normal(size=(5, 3)).astype(f32)
+    assert "reversed along axis 0" in value_mismatch(hs, hs[::-1], TOL, {})
+    square = rng.normal(size=(3, 3)).astype(f32)
+    assert "last two axes swapped: transposed?" in value_mismatch(square, square.T, TOL, {})
+    batch = rng.normal(size=(2, 2, 3)).astype(f32)
+    swapped = np.swapaxes(batch, 0, 1)
+    assert "axes in the order (1, 0, 2)" in value_mismatch(batch, swapped, TOL, {})
+    assert "axes in another order" in structure_mismatch(np.zeros((2, 4, 3)), np.zeros((4, 2, 3)))
+    path = np.array([0, 1, 1, 2], np.int32)  # integers too: a Viterbi path read backwards
+    assert "reversed along axis 0" in value_mismatch(path, path[::-1], TOL, {})
+
+
+def test_hints_for_a_constant_factor_or_offset():
+    expected = np.array([0.5, 1.5, -2.0, 4.0], f32)
+    assert "3 times the expected value" in value_mismatch(expected, expected * 3, TOL, {})
+    assert "1/4 of the expected value" in value_mismatch(expected, expected / 4, TOL, {})
+    assert "1.7 times the expected one" in value_mismatch(expected, expected * 1.7, TOL, {})
+    assert "off by the same amount, +0.25" in value_mismatch(expected, expected + 0.25, TOL, {})
+    assert "off by the same amount, -1" in value_mismatch(expected, expected - 1, TOL, {})
+    assert "It is 0 wherever" in value_mismatch(expected, 0 * expected, TOL, {})
+
+
+def test_no_hint_where_no_pattern_holds():
+    expected = np.array([0.5, 1.5, -2.0, 4.0], f32)
+    for wrong in (np.array([0.4, 1.9, -2.0, 4.0], f32), expected**2, np.sin(expected)):
+        assert value_mismatch(expected, wrong, TOL, {}).endswith(")")  # no sentence after it
+    # One number: any wrong value is some multiple of it, and off by something.
+    assert value_mismatch(np.array(0.75, f32), np.array(1.3, f32), TOL, {}).endswith(")")
+    assert value_mismatch(np.array(0.75, f32), np.array(2.25, f32), TOL, {}).endswith(
+        "3 times the expected value: a constant factor in the formula?"
+    )
+
+
 def test_nonfinite_finds_nan_and_inf():
     assert (
         nonfinite({"a": np.array([1.0, np.nan], f32)})
