@@ -137,12 +137,12 @@ class FunctionInputs:
         hidden seed, so that a program made from a recording cannot give their values."""
         if dim not in self._resized:
             base = self.function.cases[0]
-            large = 2 * int(base[dim]) + 3
+            first = (self.unseen_cases or self.cases)[0]
+            # 60 more: a multiple of every unroll factor up to 6, so that a scan with
+            # unroll=k has as many steps left over (T mod k) at both sizes.
+            large = int(first.case[dim]) + 60
             prefix = f"{UNSEEN_LABEL}-" if self.unseen_cases else ""
-            self._resized[dim] = (
-                (self.unseen_cases or self.cases)[0],
-                self.make(f"{prefix}{dim}={large}", {**base, dim: large}),
-            )
+            self._resized[dim] = (first, self.make(f"{prefix}{dim}={large}", {**base, dim: large}))
         return self._resized[dim]
 
     def _make(self, spec: ArgSpec, case: Mapping[str, Any], rng: np.random.Generator) -> Any:
