@@ -151,6 +151,156 @@ MISTAKES = {
         "gradients",
         "TracerArrayConversionError",
     ),
+    "the sign flipped: the log-likelihood, not its negative": Mistake(
+        "binary_cross_entropy",
+        """
+        def binary_cross_entropy(p, y):
+            return jnp.mean(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
+        """,
+        "values",
+        "The sign is flipped.",
+    ),
+    "logarithms in base 10": Mistake(
+        "binary_cross_entropy",
+        """
+        def binary_cross_entropy(p, y):
+            return -jnp.mean(y * jnp.log10(p) + (1 - y) * jnp.log10(1 - p))
+        """,
+        "values",
+        "expected",
+    ),
+    "a mean hard-coded as / 8, the first case's N": Mistake(
+        "binary_cross_entropy",
+        """
+        def binary_cross_entropy(p, y):
+            return -jnp.sum(y * jnp.log(p) + (1 - y) * jnp.log1p(-p)) / 8
+        """,
+        "values",
+        "case 2 of 2 (N=37)",
+    ),
+    "tanh(x) in the identity where tanh(x / 2) is due": Mistake(
+        "sigmoid",
+        """
+        def sigmoid(x):
+            return 0.5 * (jnp.tanh(x) + 1.0)
+        """,
+        "values",
+        "7 of 7 entries differ",
+    ),
+    "exp(x) / (1 + exp(x)), which overflows the other way": Mistake(
+        "sigmoid",
+        """
+        def sigmoid(x):
+            return jnp.exp(x) / (1 + jnp.exp(x))
+        """,
+        "finite values",
+        "output is nan",
+    ),
+    "inputs clipped to [-10, 10] to avoid overflow": Mistake(
+        "sigmoid",
+        """
+        def sigmoid(x):
+            return 1 / (1 + jnp.exp(-jnp.clip(x, -10.0, 10.0)))
+        """,
+        "finite values",
+        "a formula that clips its inputs",
+    ),
+    "optax's per-example losses, never averaged": Mistake(
+        "binary_cross_entropy_with_logits",
+        """
+        import optax
+
+        def binary_cross_entropy_with_logits(logits, y):
+            return optax.sigmoid_binary_cross_entropy(logits, y)
+        """,
+        "shape and dtype",
+        "a missing mean?",
+    ),
+    "log(1 + exp(x)), which overflows for large logits": Mistake(
+        "binary_cross_entropy_with_logits",
+        """
+        def binary_cross_entropy_with_logits(logits, y):
+            return jnp.mean(jnp.log(1 + jnp.exp(logits)) - logits * y)
+        """,
+        "finite values",
+        "output is inf",
+    ),
+    "the sigmoid applied to the logits twice": Mistake(
+        "logistic_regression_loss",
+        """
+        def logistic_regression_loss(params, X, y):
+            return binary_cross_entropy_with_logits(sigmoid(X @ params["w"] + params["b"]), y)
+        """,
+        "values",
+        "expected",
+    ),
+    "X.T @ w, the features transposed": Mistake(
+        "logistic_regression_loss",
+        """
+        def logistic_regression_loss(params, X, y):
+            return binary_cross_entropy_with_logits(X.T @ params["w"] + params["b"], y)
+        """,
+        "values",
+        "dot_general requires contracting dimensions to have the same shape",
+    ),
+    "a float() of each loss, for logging": Mistake(
+        "fit_logistic_regression",
+        """
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            losses = []
+            for _ in range(num_steps):
+                loss, grads = jax.value_and_grad(logistic_regression_loss)(params, X, y)
+                params = jax.tree_util.tree_map(lambda p, g: p - learning_rate * g, params, grads)
+                losses.append(float(loss))
+            return params, jnp.array(losses)
+        """,
+        "jit",
+        "ConcretizationTypeError",
+    ),
+    "the loss after the last update appended too": Mistake(
+        "fit_logistic_regression",
+        """
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            params, losses = _reference_fit(params, X, y, learning_rate, num_steps)
+            final = logistic_regression_loss(params, X, y)
+            return params, jnp.append(losses, final)
+        """,
+        "shape and dtype",
+        "losses: expected shape (4,), got (5,)",
+    ),
+    "the bias left out of the update": Mistake(
+        "fit_logistic_regression",
+        """
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            losses = []
+            for _ in range(num_steps):
+                loss, grads = jax.value_and_grad(logistic_regression_loss)(params, X, y)
+                params = {"w": params["w"] - learning_rate * grads["w"], "b": params["b"]}
+                losses.append(loss)
+            return params, jnp.stack(losses)
+        """,
+        "values",
+        "params['b']: expected",
+    ),
+    "Adam where plain gradient descent is asked for": Mistake(
+        "fit_logistic_regression",
+        """
+        import optax
+
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            optimizer = optax.adam(learning_rate)
+            state = optimizer.init(params)
+            losses = []
+            for _ in range(num_steps):
+                loss, grads = jax.value_and_grad(logistic_regression_loss)(params, X, y)
+                updates, state = optimizer.update(grads, state)
+                params = optax.apply_updates(params, updates)
+                losses.append(loss)
+            return params, jnp.stack(losses)
+        """,
+        "values",
+        "params['b']: expected",
+    ),
 }
 
 # Aliases of the reference functions, so a mistake can delegate to the right answer.
@@ -200,6 +350,116 @@ ALTERNATIVES = {
                 params, loss = step(params)
                 losses.append(loss)
             return params, jnp.array(losses)
+        """,
+    "jax.scipy.special: expit, xlogy and xlog1py": """
+        from jax.scipy.special import expit, xlog1py, xlogy
+
+        def sigmoid(x):
+            return expit(x)
+
+        def binary_cross_entropy(p, y):
+            return -jnp.mean(xlogy(y, p) + xlog1py(1.0 - y, -p))
+        """,
+    "TensorFlow Probability: a Bernoulli's log_prob and the Sigmoid bijector": """
+        from tensorflow_probability.substrates import jax as tfp
+
+        tfd = tfp.distributions
+
+        def sigmoid(x):
+            return tfp.bijectors.Sigmoid().forward(x)
+
+        def binary_cross_entropy(p, y):
+            return -jnp.mean(tfd.Bernoulli(probs=p).log_prob(y))
+
+        def binary_cross_entropy_with_logits(logits, y):
+            return -jnp.mean(tfd.Bernoulli(logits=logits).log_prob(y))
+        """,
+    "optax.sgd in a scan": """
+        import optax
+
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            optimizer = optax.sgd(learning_rate)
+
+            def step(carry, _):
+                params, state = carry
+                loss, grads = jax.value_and_grad(logistic_regression_loss)(params, X, y)
+                updates, state = optimizer.update(grads, state, params)
+                return (optax.apply_updates(params, updates), state), loss
+
+            init = (params, optimizer.init(params))
+            (params, _), losses = jax.lax.scan(step, init, None, length=num_steps)
+            return params, losses
+        """,
+    "equinox: filter_jit and filter_value_and_grad": """
+        import equinox as eqx
+
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            @eqx.filter_jit
+            def step(params):
+                loss, grads = eqx.filter_value_and_grad(logistic_regression_loss)(params, X, y)
+                params = jax.tree_util.tree_map(lambda p, g: p - learning_rate * g, params, grads)
+                return params, loss
+
+            losses = []
+            for _ in range(num_steps):
+                params, loss = step(params)
+                losses.append(loss)
+            return params, jnp.stack(losses)
+        """,
+    "jax.nn.log_sigmoid of both signs (optax's formulation)": """
+        def binary_cross_entropy_with_logits(logits, y):
+            log_p = jax.nn.log_sigmoid(logits)
+            log_not_p = jax.nn.log_sigmoid(-logits)
+            return -jnp.mean(y * log_p + (1.0 - y) * log_not_p)
+        """,
+    "logsumexp over the logits of the two classes": """
+        from jax.scipy.special import logsumexp
+
+        def binary_cross_entropy_with_logits(logits, y):
+            two_classes = jnp.stack([jnp.zeros_like(logits), logits])
+            return jnp.mean(logsumexp(two_classes, axis=0) - y * logits)
+        """,
+    "lax.fori_loop writing each loss into a preallocated array": """
+        def fit_logistic_regression(params, X, y, learning_rate, num_steps):
+            loss_and_grad = jax.value_and_grad(logistic_regression_loss)
+
+            def body(t, carry):
+                params, losses = carry
+                loss, grads = loss_and_grad(params, X, y)
+                params = jax.tree_util.tree_map(lambda p, g: p - learning_rate * g, params, grads)
+                return params, losses.at[t].set(loss)
+
+            return jax.lax.fori_loop(0, num_steps, body, (params, jnp.zeros(num_steps)))
+        """,
+    "a flax-style Dense apply written by hand": """
+        def dense_apply(variables, inputs):
+            return inputs @ variables["w"] + variables["b"]
+
+        def logistic_regression_loss(params, X, y):
+            return binary_cross_entropy_with_logits(dense_apply(params, X), y)
+        """,
+    "PyTorch's BCELoss: each log clamped at -100": """
+        def binary_cross_entropy(p, y):
+            log_p = jnp.maximum(jnp.log(p), -100.0)
+            log_not_p = jnp.maximum(jnp.log(1.0 - p), -100.0)
+            return -jnp.mean(y * log_p + (1.0 - y) * log_not_p)
+        """,
+    "Keras's binary_crossentropy: probabilities clipped to [eps, 1 - eps]": """
+        def binary_cross_entropy(p, y):
+            epsilon = 1e-7
+            p = jnp.clip(p, epsilon, 1.0 - epsilon)
+            return -jnp.mean(y * jnp.log(p + epsilon) + (1.0 - y) * jnp.log(1.0 - p + epsilon))
+        """,
+    "the JAX FAQ's double jnp.where, so that no branch overflows": """
+        def sigmoid(x):
+            positive = x >= 0
+            safe_pos = jnp.where(positive, x, 0.0)
+            safe_neg = jnp.where(positive, 0.0, x)
+            return jnp.where(
+                positive,
+                1.0 / (1.0 + jnp.exp(-safe_pos)),
+                jnp.exp(safe_neg) / (1.0 + jnp.exp(safe_neg)),
+            )
         """,
 }
 
