@@ -251,15 +251,12 @@ MISTAKES = {
 }
 
 ALTERNATIVES = {
-    "jacfwd, jnp.where, einsum and a scan over indices": """
-        def derivative(f):
-            return jax.jacfwd(f)
-
+    "jnp.where, einsum under vmap and a scan over indices": """
         def relu(x):
             return jnp.where(x > 0, x, 0.0)
 
         def batched_dot(A, B):
-            return jnp.einsum("nd,nd->n", A, B)
+            return jax.vmap(lambda a, b: jnp.einsum("d,d->", a, b))(A, B)
 
         def cumulative_sum(xs):
             def step(total, t):
@@ -268,7 +265,7 @@ ALTERNATIVES = {
 
             return jax.lax.scan(step, jnp.float32(0.0), jnp.arange(xs.shape[0]))[1]
         """,
-    "a grad of a grad through jax.tree_util.Partial, and broadcasting": """
+    "a grad of a grad through jax.tree_util.Partial, and a vmapped product": """
         def _apply_grad(f, x):
             return jax.grad(f)(x)
 
@@ -279,7 +276,14 @@ ALTERNATIVES = {
             return x * (x > 0)
 
         def batched_dot(A, B):
-            return (A * B).sum(axis=-1)
+            return jax.vmap(lambda a, b: (a * b).sum(axis=-1))(A, B)
+        """,
+    "a scan unrolled two steps at a time": """
+        def cumulative_sum(xs):
+            def step(total, x):
+                return total + x, total + x
+
+            return jax.lax.scan(step, jnp.zeros((), xs.dtype), xs, unroll=2)[1]
         """,
     "equinox: filter_grad, filter_vmap and jax.nn.relu": """
         import equinox as eqx

@@ -6,6 +6,26 @@ import pytest
 from conftest import Mistake, assert_full_marks, assert_mistake_caught
 
 MISTAKES = {
+    "the expanded distance |a|^2 + |b|^2 - 2 a.b, which cancels far from the origin": Mistake(
+        "pairwise_sq_distances",
+        """
+        def pairwise_sq_distances(A, B):
+            a2 = jnp.sum(A * A, axis=1)[:, None]
+            b2 = jnp.sum(B * B, axis=1)[None, :]
+            return a2 + b2 - 2.0 * A @ B.T
+        """,
+        "finite values",
+        "loses precision at these magnitudes",
+    ),
+    "a Python double loop over the pairs": Mistake(
+        "pairwise_sq_distances",
+        """
+        def pairwise_sq_distances(A, B):
+            return jnp.stack([jnp.stack([jnp.sum((a - b) ** 2) for b in B]) for a in A])
+        """,
+        "does not grow with N",
+        "grows with N",
+    ),
     "a forgotten bias": Mistake(
         "squared_error",
         """
@@ -286,27 +306,23 @@ MISTAKES = {
 }
 
 ALTERNATIVES = {
-    "jacrev for per-example gradients, broadcasting for distances": """
+    "jacrev under vmap, and a vmap over the rows of a broadcast": """
         def squared_error(params, x, y):
             return jnp.square(jnp.dot(x, params["w"]) + params["b"] - y)
 
         def per_example_grads(params, X, Y):
-            return jax.jacrev(per_example_losses)(params, X, Y)
+            return jax.vmap(jax.jacrev(squared_error), in_axes=(None, 0, 0))(params, X, Y)
 
         def pairwise_sq_distances(A, B):
-            return jnp.sum((A[:, None, :] - B[None, :, :]) ** 2, axis=-1)
+            return jax.vmap(lambda a: jnp.sum((a[None, :] - B) ** 2, axis=-1))(A)
         """,
-    "the expanded form of the distance and einsum": """
+    "einsum in the per-example loss, and a sum over N for the mean": """
         def per_example_losses(params, X, Y):
-            return (jnp.einsum("nd,d->n", X, params["w"]) + params["b"] - Y) ** 2
+            one = lambda x, y: (jnp.einsum("d,d->", x, params["w"]) + params["b"] - y) ** 2
+            return jax.vmap(one)(X, Y)
 
         def mean_loss(params, X, Y):
             return jnp.sum(per_example_losses(params, X, Y)) / X.shape[0]
-
-        def pairwise_sq_distances(A, B):
-            a2 = jnp.sum(A * A, axis=1)[:, None]
-            b2 = jnp.sum(B * B, axis=1)[None, :]
-            return a2 + b2 - 2.0 * A @ B.T
         """,
     "equinox: filter_vmap and filter_grad": """
         import equinox as eqx
