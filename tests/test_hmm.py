@@ -271,6 +271,332 @@ MISTAKES = {
         "values",
         "expected",
     ),
+    "the precision matrix used as the covariance": Mistake(
+        "gaussian_log_pdf",
+        """
+        def gaussian_log_pdf(x, mean, cov):
+            diff = x - mean
+            _, log_det = jnp.linalg.slogdet(cov)
+            return -0.5 * (diff @ cov @ diff + log_det + x.shape[0] * jnp.log(2 * jnp.pi))
+        """,
+        "values",
+        "expected",
+    ),
+    "log det Sigma as sum(log(diag(L))), without its factor 2": Mistake(
+        "gaussian_log_pdf",
+        """
+        def gaussian_log_pdf(x, mean, cov):
+            L = jnp.linalg.cholesky(cov)
+            z = jax.scipy.linalg.solve_triangular(L, x - mean, lower=True)
+            log_det = jnp.sum(jnp.log(jnp.diag(L)))
+            return -0.5 * (z @ z + log_det + x.shape[-1] * jnp.log(2.0 * jnp.pi))
+        """,
+        "values",
+        "expected",
+    ),
+    "a normaliser written for D = 2": Mistake(
+        # Right at D = 2, wrong at D = 4.
+        "gaussian_log_pdf",
+        """
+        def gaussian_log_pdf(x, mean, cov):
+            L = jnp.linalg.cholesky(cov)
+            z = jax.scipy.linalg.solve_triangular(L, x - mean, lower=True)
+            log_det = 2.0 * jnp.sum(jnp.log(jnp.diag(L)))
+            return -0.5 * (z @ z + log_det) - jnp.log(2.0 * jnp.pi)
+        """,
+        "values",
+        "case 2 of 2 (D=4)",
+    ),
+    "a solve against the upper factor L^T": Mistake(
+        "gaussian_log_pdf",
+        """
+        def gaussian_log_pdf(x, mean, cov):
+            L = jnp.linalg.cholesky(cov)
+            z = jax.scipy.linalg.solve_triangular(L.T, x - mean, lower=False)
+            log_det = 2.0 * jnp.sum(jnp.log(jnp.diag(L)))
+            return -0.5 * (z @ z + log_det + x.shape[-1] * jnp.log(2.0 * jnp.pi))
+        """,
+        "values",
+        "expected",
+    ),
+    "the factor -1/2 written as -1": Mistake(
+        # The grader's hint names D = 2 (a sum for a mean), not the missing 1/2.
+        "gaussian_log_pdf",
+        """
+        def gaussian_log_pdf(x, mean, cov):
+            L = jnp.linalg.cholesky(cov)
+            z = jax.scipy.linalg.solve_triangular(L, x - mean, lower=True)
+            log_det = 2.0 * jnp.sum(jnp.log(jnp.diag(L)))
+            return -(z @ z + log_det + x.shape[-1] * jnp.log(2.0 * jnp.pi))
+        """,
+        "values",
+        "expected",
+    ),
+    "diagonal covariances only, as hmmlearn's covariance_type='diag'": Mistake(
+        "emission_log_probs",
+        """
+        def emission_log_probs(xs, means, covs):
+            std = jnp.sqrt(jnp.diagonal(covs, axis1=-2, axis2=-1))
+            return jax.scipy.stats.norm.logpdf(xs[:, None, :], means, std).sum(-1)
+        """,
+        "values",
+        "expected",
+    ),
+    "a logsumexp over the wrong axis": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            def step(alpha, log_b):
+                return jax.nn.logsumexp(alpha[:, None] + log_A, axis=1) + log_b, None
+
+            alpha, _ = jax.lax.scan(step, log_pi + log_B[0], log_B[1:])
+            return jax.nn.logsumexp(alpha)
+        """,
+        "values",
+        "expected",
+    ),
+    "a transition before the first emission": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            def step(alpha, log_b):
+                return jax.nn.logsumexp(alpha[:, None] + log_A, axis=0) + log_b, None
+
+            alpha, _ = jax.lax.scan(step, log_pi, log_B)
+            return jax.nn.logsumexp(alpha)
+        """,
+        "values",
+        "expected",
+    ),
+    "a max where the last logsumexp is due": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            def step(alpha, log_b):
+                return jax.nn.logsumexp(alpha[:, None] + log_A, axis=0) + log_b, None
+
+            alpha, _ = jax.lax.scan(step, log_pi + log_B[0], log_B[1:])
+            return jnp.max(alpha)
+        """,
+        "values",
+        "expected",
+    ),
+    "a Python loop over the steps": Mistake(
+        "forward_log_likelihood",
+        """
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            alpha = log_pi + log_B[0]
+            for t in range(1, log_B.shape[0]):
+                alpha = jax.nn.logsumexp(alpha[:, None] + log_A, axis=0) + log_B[t]
+            return jax.nn.logsumexp(alpha)
+        """,
+        "does not grow with T",
+        "grows with T",
+    ),
+    "the log-likelihood where its negative is due": Mistake(
+        "negative_log_likelihood",
+        """
+        def negative_log_likelihood(raw, xs):
+            return -_reference_nll(raw, xs)
+        """,
+        "values",
+        "The sign is flipped.",
+    ),
+    "the logits used as log-probabilities": Mistake(
+        "negative_log_likelihood",
+        """
+        def negative_log_likelihood(raw, xs):
+            log_B = emission_log_probs(xs, raw["means"], covariances(raw["cov_raw"]))
+            log_p = forward_log_likelihood(raw["initial_logits"], raw["transition_logits"], log_B)
+            return -log_p / xs.shape[0]
+        """,
+        "values",
+        "expected",
+    ),
+    "a mean over T * D entries where the mean over T is due": Mistake(
+        # The grader's hint names 1/K here (K = D = 2), not D.
+        "negative_log_likelihood",
+        """
+        def negative_log_likelihood(raw, xs):
+            return _reference_nll(raw, xs) * xs.shape[0] / xs.size
+        """,
+        "values",
+        "expected",
+    ),
+    "losses recorded after each update": Mistake(
+        "fit_hmm",
+        """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            optimizer = optax.adam(learning_rate)
+
+            def step(carry, _):
+                raw, state = carry
+                grads = jax.grad(negative_log_likelihood)(raw, xs)
+                updates, state = optimizer.update(grads, state)
+                raw = optax.apply_updates(raw, updates)
+                return (raw, state), negative_log_likelihood(raw, xs)
+
+            start = (raw, optimizer.init(raw))
+            (raw, _), losses = jax.lax.scan(step, start, None, length=num_steps)
+            return raw, losses
+        """,
+        "losses fall",
+        "it should be the objective before any update",
+    ),
+    "plain gradient descent (optax.sgd) where Adam is asked for": Mistake(
+        "fit_hmm",
+        """
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            optimizer = optax.sgd(learning_rate)
+
+            def step(carry, _):
+                raw, state = carry
+                loss, grads = jax.value_and_grad(negative_log_likelihood)(raw, xs)
+                updates, state = optimizer.update(grads, state)
+                return (optax.apply_updates(raw, updates), state), loss
+
+            start = (raw, optimizer.init(raw))
+            (raw, _), losses = jax.lax.scan(step, start, None, length=num_steps)
+            return raw, losses
+        """,
+        "final loss",
+        "another optimiser than the one the docstring asks for?",
+    ),
+    "back-pointers followed one step off": Mistake(
+        # No hint: the shift hints are for float outputs only.
+        "viterbi",
+        """
+        def viterbi(log_pi, log_A, log_B):
+            def forward(delta, log_b):
+                scores = delta[:, None] + log_A
+                return jnp.max(scores, axis=0) + log_b, jnp.argmax(scores, axis=0)
+
+            delta, pointers = jax.lax.scan(forward, log_pi + log_B[0], log_B[1:])
+            last = jnp.argmax(delta)
+
+            def backward(state, pointer):
+                return pointer[state], state
+
+            _, later = jax.lax.scan(backward, last, pointers, reverse=True)
+            return jnp.concatenate([later, last[None]]).astype(jnp.int32)
+        """,
+        "values",
+        "expected",
+    ),
+    "the path in backtracking order, last state first": Mistake(
+        "viterbi",
+        """
+        def viterbi(log_pi, log_A, log_B):
+            return _reference_viterbi(log_pi, log_A, log_B)[::-1]
+        """,
+        "values",
+        "expected",
+    ),
+    "back-pointers from an argmax over the wrong axis": Mistake(
+        "viterbi",
+        """
+        def viterbi(log_pi, log_A, log_B):
+            def forward(delta, log_b):
+                scores = delta[:, None] + log_A
+                return jnp.max(scores, axis=0) + log_b, jnp.argmax(scores, axis=1)
+
+            delta, pointers = jax.lax.scan(forward, log_pi + log_B[0], log_B[1:])
+            last = jnp.argmax(delta)
+
+            def backward(state, pointer):
+                return pointer[state], pointer[state]
+
+            _, earlier = jax.lax.scan(backward, last, pointers, reverse=True)
+            return jnp.concatenate([earlier, last[None]]).astype(jnp.int32)
+        """,
+        "values",
+        "expected",
+    ),
+    "the path as floats": Mistake(
+        "viterbi",
+        """
+        def viterbi(log_pi, log_A, log_B):
+            return _reference_viterbi(log_pi, log_A, log_B).astype(jnp.float32)
+        """,
+        "shape and dtype",
+        "expected dtype int32, got float32",
+    ),
+    "K = 3 hard-coded in a one-hot lookup": Mistake(
+        "viterbi",
+        """
+        def viterbi(log_pi, log_A, log_B):
+            def forward(delta, log_b):
+                scores = delta[:, None] + log_A
+                return jnp.max(scores, axis=0) + log_b, jnp.argmax(scores, axis=0)
+
+            delta, pointers = jax.lax.scan(forward, log_pi + log_B[0], log_B[1:])
+            last = jnp.argmax(delta)
+
+            def backward(state, pointer):
+                previous = jnp.sum(jax.nn.one_hot(state, 3) * pointer).astype(jnp.int32)
+                return previous, previous
+
+            _, earlier = jax.lax.scan(backward, last, pointers, reverse=True)
+            return jnp.concatenate([earlier, last[None]]).astype(jnp.int32)
+        """,
+        "shape and dtype",
+        "incompatible shapes for broadcasting: (3,), (4,)",
+    ),
+    "L.T @ L where L @ L.T is due": Mistake(
+        "covariances",
+        """
+        def covariances(cov_raw):
+            def one(raw):
+                L = jnp.tril(raw, -1) + jnp.diag(jax.nn.softplus(jnp.diag(raw)))
+                return L.T @ L + 1e-6 * jnp.eye(raw.shape[0])
+
+            return jax.vmap(one)(cov_raw)
+        """,
+        "values",
+        "expected",
+    ),
+    "the diagonal counted twice (tril(raw) + diag(softplus))": Mistake(
+        "covariances",
+        """
+        def covariances(cov_raw):
+            def one(raw):
+                L = jnp.tril(raw) + jnp.diag(jax.nn.softplus(jnp.diag(raw)))
+                return L @ L.T + 1e-6 * jnp.eye(raw.shape[0])
+
+            return jax.vmap(one)(cov_raw)
+        """,
+        "values",
+        "expected",
+    ),
+    ".T on a batch of matrices, which reverses every axis": Mistake(
+        "covariances",
+        """
+        def covariances(cov_raw):
+            diag = jax.nn.softplus(jnp.diagonal(cov_raw, axis1=-2, axis2=-1))
+            L = jnp.tril(cov_raw, -1) + jax.vmap(jnp.diag)(diag)
+            return L @ L.T + 1e-6 * jnp.eye(cov_raw.shape[-1])
+        """,
+        "shape and dtype",
+        "Incompatible types for matmul arguments",
+    ),
+    "log-probabilities where probabilities are due": Mistake(
+        "initial_probs",
+        """
+        def initial_probs(initial_logits):
+            return jax.nn.log_softmax(initial_logits)
+        """,
+        "values",
+        "expected",
+    ),
+    "a softmax over the whole matrix": Mistake(
+        "transition_matrix",
+        """
+        def transition_matrix(transition_logits):
+            return jax.nn.softmax(transition_logits, axis=None)
+        """,
+        "values",
+        "expected",
+    ),
 }
 
 MISTAKES["the raw matrices returned as covariances"] = Mistake(
@@ -287,6 +613,7 @@ ALIASES = """
 _reference_forward = forward_log_likelihood
 _reference_nll = negative_log_likelihood
 _reference_fit = fit_hmm
+_reference_viterbi = viterbi
 """
 
 ALTERNATIVES = {
@@ -344,6 +671,139 @@ ALTERNATIVES = {
             diag = jax.nn.softplus(jnp.diagonal(cov_raw, axis1=-2, axis2=-1))
             L = jnp.tril(cov_raw, -1) + diag[..., None] * jnp.eye(D)
             return jnp.einsum("kij,klj->kil", L, L) + 1e-6 * jnp.eye(D)
+        """,
+    "dynamax's hmm_posterior_mode": """
+        from dynamax.hidden_markov_model import hmm_posterior_mode
+
+        def viterbi(log_pi, log_A, log_B):
+            return hmm_posterior_mode(jnp.exp(log_pi), jnp.exp(log_A), log_B).astype(jnp.int32)
+        """,
+    "Rabiner's Viterbi in probability space, rescaled at every step": """
+        def viterbi(log_pi, log_A, log_B):
+            # delta rescaled to sum to 1 at every step, each step's densities shifted by
+            # their largest log so that no exp underflows.
+            A = jnp.exp(log_A)
+
+            def normalise(p):
+                return p / jnp.sum(p)
+
+            def forward(delta, log_b):
+                scores = delta[:, None] * A
+                b = jnp.exp(log_b - jnp.max(log_b))
+                return normalise(jnp.max(scores, axis=0) * b), jnp.argmax(scores, axis=0)
+
+            first = jnp.exp(log_pi + log_B[0] - jnp.max(log_pi + log_B[0]))
+            delta, psi = jax.lax.scan(forward, normalise(first), log_B[1:])
+
+            def backward(state, pointers):
+                return pointers[state], pointers[state]
+
+            last = jnp.argmax(delta)
+            _, earlier = jax.lax.scan(backward, last, psi, reverse=True)
+            return jnp.append(earlier, last).astype(jnp.int32)
+        """,
+    "back-pointers followed by a forward scan over them flipped, with take_along_axis": """
+        def viterbi(log_pi, log_A, log_B):
+            def forward(delta, log_b):
+                scores = delta[:, None] + log_A
+                return jnp.max(scores, axis=0) + log_b, jnp.argmax(scores, axis=0)
+
+            delta, pointers = jax.lax.scan(forward, log_pi + log_B[0], log_B[1:])
+            last = jnp.argmax(delta)
+
+            def follow(state, pointer):
+                previous = jnp.take_along_axis(pointer, state[None], axis=0)[0]
+                return previous, previous
+
+            _, earlier = jax.lax.scan(follow, last, jnp.flip(pointers, axis=0))
+            return jnp.concatenate([jnp.flip(earlier), last[None]]).astype(jnp.int32)
+        """,
+    "Murphy's PML: max-messages backwards, then the path read forwards": """
+        def viterbi(log_pi, log_A, log_B):
+            # beta_t(i) = max_j(log_A[i, j] + log_B[t + 1, j] + beta_{t+1}(j)), beta_T = 0.
+            def backward(beta, log_b):
+                beta = jnp.max(log_A + (log_b + beta)[None, :], axis=1)
+                return beta, beta
+
+            _, betas = jax.lax.scan(backward, jnp.zeros_like(log_pi), log_B[1:], reverse=True)
+            betas = jnp.concatenate([betas, jnp.zeros_like(log_pi)[None]])
+            first = jnp.argmax(log_pi + log_B[0] + betas[0])
+
+            def forward(state, inputs):
+                log_b, beta = inputs
+                following = jnp.argmax(log_A[state] + log_b + beta)
+                return following, following
+
+            _, rest = jax.lax.scan(forward, first, (log_B[1:], betas[1:]))
+            return jnp.concatenate([first[None], rest]).astype(jnp.int32)
+        """,
+    "dynamax's fit_sgd: hmm_filter, jax.scipy's Cholesky solves, optax.chain": """
+        import optax
+        from dynamax.hidden_markov_model import hmm_filter
+
+        def gaussian_log_pdf(x, mean, cov):
+            c, lower = jax.scipy.linalg.cho_factor(cov, lower=True)
+            diff = x - mean
+            log_det = 2.0 * jnp.sum(jnp.log(jnp.diag(c)))
+            quadratic = diff @ jax.scipy.linalg.cho_solve((c, lower), diff)
+            return -0.5 * (quadratic + log_det + diff.shape[0] * jnp.log(2.0 * jnp.pi))
+
+        def emission_log_probs(xs, means, covs):
+            # Every (k, t) pair at once: one batched triangular solve per state.
+            L = jnp.linalg.cholesky(covs)
+            diff = xs[None, :, :] - means[:, None, :]
+            z = jax.scipy.linalg.solve_triangular(L, jnp.swapaxes(diff, 1, 2), lower=True)
+            log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+            D = xs.shape[-1]
+            out = -0.5 * (jnp.sum(z**2, axis=1) + log_det[:, None] + D * jnp.log(2.0 * jnp.pi))
+            return out.T
+
+        def forward_log_likelihood(log_pi, log_A, log_B):
+            return hmm_filter(jnp.exp(log_pi), jnp.exp(log_A), log_B).marginal_loglik
+
+        def fit_hmm(raw, xs, learning_rate, num_steps):
+            optimizer = optax.chain(optax.scale_by_adam(), optax.scale(-learning_rate))
+
+            def train_step(carry, _):
+                params, opt_state = carry
+                loss, grads = jax.value_and_grad(negative_log_likelihood)(params, xs)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), loss
+
+            start = (raw, optimizer.init(raw))
+            (raw, _), losses = jax.lax.scan(train_step, start, jnp.arange(num_steps))
+            return raw, losses
+        """,
+    "TensorFlow Probability: Categorical, MultivariateNormalTriL, HiddenMarkovModel": """
+        from tensorflow_probability.substrates import jax as tfp
+
+        tfd = tfp.distributions
+
+        def initial_probs(initial_logits):
+            return tfd.Categorical(logits=initial_logits).probs_parameter()
+
+        def transition_matrix(transition_logits):
+            return tfd.Categorical(logits=transition_logits).probs_parameter()
+
+        def gaussian_log_pdf(x, mean, cov):
+            scale_tril = jnp.linalg.cholesky(cov)
+            return tfd.MultivariateNormalTriL(loc=mean, scale_tril=scale_tril).log_prob(x)
+
+        def emission_log_probs(xs, means, covs):
+            states = tfd.MultivariateNormalTriL(loc=means, scale_tril=jnp.linalg.cholesky(covs))
+            return states.log_prob(xs[:, None, :])
+
+        def negative_log_likelihood(raw, xs):
+            observations = tfd.MultivariateNormalTriL(
+                loc=raw["means"], scale_tril=jnp.linalg.cholesky(covariances(raw["cov_raw"]))
+            )
+            model = tfd.HiddenMarkovModel(
+                initial_distribution=tfd.Categorical(logits=raw["initial_logits"]),
+                transition_distribution=tfd.Categorical(logits=raw["transition_logits"]),
+                observation_distribution=observations,
+                num_steps=xs.shape[0],
+            )
+            return -model.log_prob(xs) / xs.shape[0]
         """,
 }
 
