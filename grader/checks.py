@@ -255,8 +255,9 @@ GRADIENT_OVERFLOW = (
     "value itself is finite."
 )
 SATURATION = (
-    "Finite is not enough: a formula that clips its inputs, or loses precision at these "
-    "magnitudes in float32 (1 - p rounding to 0, exp overflowing), gives other values here."
+    "Finite is not enough: where the ordinary cases pass, a formula that clips its inputs, "
+    "or loses precision at these magnitudes in float32 (1 - p rounding to 0, exp "
+    "overflowing), gives other values here."
 )
 
 
@@ -362,7 +363,8 @@ class ContainsCheck(ProgramCheck):
         return Verdict(
             False,
             f"the compiled program has no {what} ({' or '.join(wanted)}): jax.lax.{primitive} "
-            f"compiles to one, and the exercise asks for jax.lax.{primitive}",
+            f"compiles to one (unless unroll=True copies every step), and the exercise asks "
+            f"for jax.lax.{primitive}",
         )
 
 

@@ -119,10 +119,13 @@ def value_mismatch(
         where = f" at {list(index)}" if e.ndim else ""
         count = f"{int(np.sum(~close))} of {e.size} entries differ; " if e.ndim else ""
         expected_value, actual_value = format_number(e[index]), format_number(a[index])
-        message = (
-            f"{name}: {count}expected {expected_value}{where}, got {actual_value} "
-            f"(tolerance: rtol {tolerance.rtol:g}, atol {tolerance.atol:g})"
+        compared = (
+            "compared exactly"
+            if e.dtype.kind in "biu"
+            else f"tolerance: rtol {tolerance.rtol:g}, atol {tolerance.atol:g}"
         )
+        got = f"expected {expected_value}{where}, got {actual_value}"
+        message = f"{name}: {count}{got} ({compared})"
         hint = _hint(e, a, sizes, tolerance) or otherwise
         return f"{message}. {hint}" if hint else message
     return None
@@ -178,7 +181,7 @@ def _hint(
     def same(a: np.ndarray, b: np.ndarray) -> bool:
         return bool(np.allclose(a, b, rtol=tolerance.rtol, atol=tolerance.atol))
 
-    if expected.ndim == 1 and expected.size >= 3:
+    if expected.ndim >= 1 and expected.shape[0] >= 3:  # along the first axis: steps
         if same(actual[:-1], expected[1:]):
             return (
                 "Each entry equals the expected next one: one step ahead, as a value taken "
@@ -236,12 +239,20 @@ def _factor(
         return None
     if np.isclose(ratio, -1.0, rtol=1e-3):
         return "The sign is flipped."
+    # A factor equal to a size of the case may be a sum for a mean, or a constant that
+    # happens to equal it: the hint offers both.
     for name, size in sizes.items():
         if isinstance(size, int) and size > 1:
             if np.isclose(ratio, size, rtol=1e-3):
-                return f"It is {name} = {size} times the expected value: a sum where a mean is due?"
+                return (
+                    f"It is {name} = {size} times the expected value: a sum where a mean is "
+                    f"due{_or_constant(size)}?"
+                )
             if np.isclose(ratio, 1.0 / size, rtol=1e-3):
-                return f"It is 1/{name} of the expected value: a mean where a sum is due?"
+                return (
+                    f"It is 1/{name} of the expected value: a mean where a sum is "
+                    f"due{_or_constant(1 / size)}?"
+                )
     if np.isclose(ratio, 2.0, rtol=1e-3):
         return "It is twice the expected value: a factor of 2 too many, or a 1/2 missing?"
     if np.isclose(ratio, 0.5, rtol=1e-3):
@@ -255,6 +266,15 @@ def _factor(
     if np.sum(mask) > 1:  # for one number, every wrong value is some multiple of it
         return f"Every entry is {ratio:.4g} times the expected one: a constant factor?"
     return None
+
+
+def _or_constant(ratio: float) -> str:
+    """The other reading of a factor that equals a size: a plain constant (2 or 1/2)."""
+    if np.isclose(ratio, 2.0):
+        return ", or a factor of 2 too many (a 1/2 missing)"
+    if np.isclose(ratio, 0.5):
+        return ", or a factor of 1/2 too many (a 2 missing)"
+    return ""
 
 
 def _offset(expected: np.ndarray, actual: np.ndarray, tolerance: Tolerance) -> str | None:

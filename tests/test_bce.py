@@ -6,6 +6,17 @@ import pytest
 from conftest import Mistake, assert_full_marks, assert_mistake_caught, with_override
 
 MISTAKES = {
+    "Keras's binary_crossentropy: p clipped to [eps, 1 - eps], eps inside the logs": Mistake(
+        "binary_cross_entropy",
+        """
+        def binary_cross_entropy(p, y):
+            epsilon = 1e-7
+            p = jnp.clip(p, epsilon, 1.0 - epsilon)
+            return -jnp.mean(y * jnp.log(p + epsilon) + (1.0 - y) * jnp.log(1.0 - p + epsilon))
+        """,
+        "finite values",
+        "clips its inputs",
+    ),
     "sum without 1/N": Mistake(
         "binary_cross_entropy",
         """
@@ -443,12 +454,6 @@ ALTERNATIVES = {
             log_p = jnp.maximum(jnp.log(p), -100.0)
             log_not_p = jnp.maximum(jnp.log(1.0 - p), -100.0)
             return -jnp.mean(y * log_p + (1.0 - y) * log_not_p)
-        """,
-    "Keras's binary_crossentropy: probabilities clipped to [eps, 1 - eps]": """
-        def binary_cross_entropy(p, y):
-            epsilon = 1e-7
-            p = jnp.clip(p, epsilon, 1.0 - epsilon)
-            return -jnp.mean(y * jnp.log(p + epsilon) + (1.0 - y) * jnp.log(1.0 - p + epsilon))
         """,
     "the JAX FAQ's double jnp.where, so that no branch overflows": """
         def sigmoid(x):

@@ -82,6 +82,22 @@ def test_hints_for_a_constant_factor_or_offset():
     assert "It is 0 wherever" in value_mismatch(expected, 0 * expected, TOL, {})
 
 
+def test_a_size_that_equals_a_plain_factor_is_offered_with_it():
+    expected = np.array([0.5, 1.5, -2.0, 4.0], f32)
+    message = value_mismatch(expected, expected * 2, TOL, {"K": 2})
+    assert "K = 2 times" in message and "a factor of 2 too many" in message
+    assert "a factor of" not in value_mismatch(expected, expected * 8, TOL, {"N": 8})
+
+
+def test_states_one_step_behind_and_paths_compared_exactly():
+    hs = np.arange(12, dtype=f32).reshape(4, 3) ** 1.5
+    behind = np.concatenate([np.zeros((1, 3), f32), hs[:-1]])
+    assert "one step behind" in value_mismatch(hs, behind, TOL, {})
+    path = np.array([0, 1, 1, 2], np.int32)
+    message = value_mismatch(path, np.array([0, 1, 2, 2], np.int32), TOL, {})
+    assert "(compared exactly)" in message and "rtol" not in message
+
+
 def test_no_hint_where_no_pattern_holds():
     expected = np.array([0.5, 1.5, -2.0, 4.0], f32)
     for wrong in (np.array([0.4, 1.9, -2.0, 4.0], f32), expected**2, np.sin(expected)):
