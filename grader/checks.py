@@ -235,7 +235,8 @@ class GradientsCheck(ValuesCheck):
             for position, e, a in zip(
                 self.wrt, expected[key].value, actual[key].value, strict=True
             ):
-                path = f"the gradient with respect to {self.function.arg_names[position]}"
+                name = self.function.shown_arg(self.function.arg_names[position])
+                path = f"the gradient with respect to {name}"
                 verdict = self._compare(e, a, inputs, i, path)
                 if verdict:
                     return verdict
@@ -284,7 +285,8 @@ class FiniteGradientsCheck(GradientsCheck):
     def judge_outcomes(self, expected, actual):
         theirs, mine = expected["vjp/extreme"].value, actual["vjp/extreme"].value
         for position, e, a in zip(self.wrt, theirs, mine, strict=True):
-            path = f"the gradient with respect to {self.function.arg_names[position]}"
+            name = self.function.shown_arg(self.function.arg_names[position])
+            path = f"the gradient with respect to {name}"
             failed = _on_extreme(self.function, self.extreme, e, a, path, GRADIENT_OVERFLOW)
             if failed:
                 return failed

@@ -15,7 +15,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -195,6 +195,25 @@ class ExtremeInputs:
     tolerance: Tolerance | None = None
 
 
+@lru_cache(maxsize=256)
+def _shown_arg(function: str, harness: str | None, name: str) -> str:
+    if harness is None:
+        return name
+    try:
+        tree = ast.parse(harness, mode="eval")
+    except SyntaxError:
+        return name
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
+            if call.func.id != function:
+                continue
+            for argument in call.args:
+                named = {n.id for n in ast.walk(argument) if isinstance(n, ast.Name)}
+                if name in named and not isinstance(argument, ast.Name):
+                    return f"{name} (your function gets {ast.unparse(argument)})"
+    return name
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     name: str
@@ -214,6 +233,12 @@ class FunctionSpec:
     @property
     def arg_names(self) -> tuple[str, ...]:
         return tuple(self.args)
+
+    def shown_arg(self, name: str) -> str:
+        """An argument as the student can find it: a harness's own argument with what the
+        harness passes for it ('pi_logits (your function gets
+        jax.nn.log_softmax(pi_logits))')."""
+        return _shown_arg(self.name, self.harness, name)
 
     @property
     def static_argnums(self) -> tuple[int, ...]:

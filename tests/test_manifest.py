@@ -147,3 +147,15 @@ def test_an_extreme_block_may_set_its_own_tolerance(course):
     assert forward.extreme.tolerance.atol == forward.tolerance.atol
     sigmoid = course.module("bce").function("sigmoid")
     assert sigmoid.extreme is not None and sigmoid.extreme.tolerance is None
+
+
+def test_a_harness_argument_is_shown_with_what_the_function_gets():
+    course = load_course(ROOT / "course.yml")
+    forward = course.module("hmm").function("forward_log_likelihood")
+    assert [forward.shown_arg(name) for name in forward.arg_names] == [
+        "pi_logits (your function gets jax.nn.log_softmax(pi_logits))",
+        "A_logits (your function gets jax.nn.log_softmax(A_logits, axis=-1))",
+        "log_B",  # passed as it is
+    ]
+    sigmoid = course.module("bce").function("sigmoid")  # no harness: the name as it is
+    assert sigmoid.shown_arg("x") == "x"
