@@ -45,6 +45,8 @@ def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str 
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             found = structure_mismatch(e, a, f"{path}[{i}]")
             if found:
+                if _reordered(expected, actual):
+                    found += " (the items in another order?)"
                 return found
         return None
     if isinstance(expected, dict):
@@ -76,6 +78,15 @@ def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str 
     if actual.dtype != expected.dtype:
         return f"{path}: expected dtype {expected.dtype}, got {actual.dtype}"
     return None
+
+
+def _reordered(expected: Sequence[Any], actual: Sequence[Any]) -> bool:
+    """Whether `actual` holds `expected`'s items, each of the right structure, in another
+    order."""
+    for order in itertools.islice(itertools.permutations(range(len(expected))), 1, 121):
+        if all(structure_mismatch(expected[j], actual[i]) is None for i, j in enumerate(order)):
+            return True
+    return False
 
 
 def leaves(tree: Any, path: str = "output") -> Iterator[tuple[str, Any]]:

@@ -72,6 +72,14 @@ def test_hints_for_entries_in_the_wrong_places():
     assert "reversed along axis 0" in value_mismatch(path, path[::-1], TOL, {})
 
 
+def test_a_tuple_in_another_order_is_named():
+    h_t, hs = np.zeros(4, f32), np.zeros((5, 4), f32)
+    message = structure_mismatch((h_t, hs), (hs, h_t))
+    assert message.startswith("output[0]: expected shape (4,), got (5, 4)")
+    assert "the items in another order?" in message
+    assert "another order" not in structure_mismatch((h_t, hs), (h_t, h_t))
+
+
 def test_hints_for_a_constant_factor_or_offset():
     expected = np.array([0.5, 1.5, -2.0, 4.0], f32)
     assert "3 times the expected value" in value_mismatch(expected, expected * 3, TOL, {})
