@@ -17,6 +17,7 @@ import numpy as np
 
 from grader.compare import (
     format_number,
+    leaves,
     name_outputs,
     nonfinite,
     structure_mismatch,
@@ -178,8 +179,13 @@ class Check:
     ) -> Verdict | None:
         """A failure where `actual` differs from `expected` in structure or beyond the
         tolerance (`lead` goes before what differs); None where it does not."""
+        given = {
+            name: leaf
+            for arg, argument in zip(self.function.arg_names, inputs.args, strict=False)
+            for name, leaf in leaves(argument, arg)
+        }
         mismatch = structure_mismatch(expected, actual, path) or value_mismatch(
-            expected, actual, self.function.tolerance, inputs.case, path
+            expected, actual, self.function.tolerance, inputs.case, path, given=given
         )
         return self._failed(inputs, index, f"{lead}{mismatch}") if mismatch else None
 

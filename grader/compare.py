@@ -109,10 +109,12 @@ def value_mismatch(
     path: str = "output",
     where_finite: bool = False,
     otherwise: str | None = None,
+    given: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Where `actual` is not close to `expected`; the structures must already match.
     With `where_finite`, only the entries where `expected` is finite are compared. The
-    hint is a guess from the numbers or, where they suggest none, `otherwise`."""
+    hint is a guess from the numbers, or that the value is one of the arguments `given`
+    (by name) unchanged, or else `otherwise`."""
     pairs = zip(leaves(expected, path), leaves(actual, path), strict=True)
     for (name, e), (_, a) in pairs:
         e = np.asarray(e)
@@ -137,7 +139,7 @@ def value_mismatch(
         )
         got = f"expected {expected_value}{where}, got {actual_value}"
         message = f"{name}: {count}{got} ({compared})"
-        hint = _hint(e, a, sizes, tolerance) or otherwise
+        hint = _hint(e, a, sizes, tolerance) or _unchanged(a, given or {}) or otherwise
         return f"{message}. {hint}" if hint else message
     return None
 
@@ -276,6 +278,19 @@ def _factor(
             return f"It is 1/{k} of the expected value: a constant factor in the formula?"
     if np.sum(mask) > 1:  # for one number, every wrong value is some multiple of it
         return f"Every entry is {ratio:.4g} times the expected one: a constant factor?"
+    return None
+
+
+def _unchanged(actual: np.ndarray, given: Mapping[str, Any]) -> str | None:
+    """The name of an argument that `actual` equals exactly: a value returned as it came."""
+    for name, value in given.items():
+        value = np.asarray(value)
+        same_kind = value.shape == actual.shape and value.dtype == actual.dtype
+        if same_kind and np.array_equal(value, actual):
+            return (
+                f"It is {name} exactly as it was given: never updated, or returned "
+                "where something computed from it is due?"
+            )
     return None
 
 

@@ -291,7 +291,7 @@ MISTAKES = {
             return params, jnp.stack(losses)
         """,
         "values",
-        "params['b']: expected",
+        "It is params['b'] exactly as it was given: never updated",
     ),
     "Adam where plain gradient descent is asked for": Mistake(
         "fit_logistic_regression",

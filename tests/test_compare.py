@@ -80,6 +80,14 @@ def test_a_tuple_in_another_order_is_named():
     assert "another order" not in structure_mismatch((h_t, hs), (h_t, h_t))
 
 
+def test_an_argument_returned_unchanged_is_named():
+    start = np.array([0.5, -1.0], f32)
+    fitted = np.array([0.7, -1.3], f32)
+    message = value_mismatch(fitted, start, TOL, {}, given={"params['w']": start})
+    assert "It is params['w'] exactly as it was given: never updated" in message
+    assert "exactly as" not in value_mismatch(fitted, start + 1e-3, TOL, {}, given={"w": start})
+
+
 def test_hints_for_a_constant_factor_or_offset():
     expected = np.array([0.5, 1.5, -2.0, 4.0], f32)
     assert "3 times the expected value" in value_mismatch(expected, expected * 3, TOL, {})
