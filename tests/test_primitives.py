@@ -6,6 +6,15 @@ import pytest
 from conftest import Mistake, assert_full_marks, assert_mistake_caught
 
 MISTAKES = {
+    "relu6, capped at 6 (as in MobileNet)": Mistake(
+        "relu",
+        """
+        def relu(x):
+            return jax.nn.relu6(x)
+        """,
+        "finite values",
+        "expected 6.5",
+    ),
     "finite differences in place of jax.grad": Mistake(
         "derivative",
         """
