@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grader.errors import UsageError
 from grader.manifest import Course
+from grader.release import grader_files
 
 SETUP = """\
 #!/usr/bin/env bash
@@ -64,15 +65,14 @@ def build_bundle(course: Course, to: Path, force: bool = False) -> list[str]:
     if not to.parent.resolve().is_dir():
         raise UsageError(f"cannot write {to}: no folder {to.parent}")
     root = course.root
-    package = Path(__file__).resolve().parent
     entries: dict[str, Path | str] = {"setup.sh": SETUP, "run_autograder": RUN}
     for name in PACKAGE_FILES:
         if not (root / name).is_file():
             raise UsageError(f"no {name} in {root}: the bundle installs the grader from it")
         entries[name] = root / name
     entries["course.yml"] = course.path
-    for path in sorted(package.rglob("*.py")):
-        entries[f"grader/{path.relative_to(package).as_posix()}"] = path
+    for name, path in grader_files().items():
+        entries[f"grader/{name}"] = path
     for path in sorted(course.solutions_dir.rglob("*.py")):
         entries[f"solutions/{path.relative_to(course.solutions_dir).as_posix()}"] = path
     temporary = to.with_name(f".{to.name}.partial")

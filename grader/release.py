@@ -107,12 +107,23 @@ def _write_stubs(course: Course, staging: Path) -> None:
         (exercises / f"{name}.py").write_text(text, encoding="utf-8")
 
 
-def _copy_grader(staging: Path) -> None:
+def grader_files() -> dict[str, Path]:
+    """Every source file of the grader, subpackages included, by its path inside the
+    package: what a student copy and a Gradescope bundle hold (one list for both, so a
+    new subpackage reaches both or neither)."""
     package = Path(grader.__file__).resolve().parent
+    return {
+        path.relative_to(package).as_posix(): path
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and path.suffix in (".py", ".md") and "__pycache__" not in path.parts
+    }
+
+
+def _copy_grader(staging: Path) -> None:
     target = staging / "grader"
-    target.mkdir()
-    for source in sorted(package.glob("*.py")):
-        shutil.copyfile(source, target / source.name)
+    for name, source in grader_files().items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target / name)
 
 
 def _write_course(course: Course, staging: Path) -> None:

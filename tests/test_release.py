@@ -19,7 +19,7 @@ from grader.cli import main
 from grader.engine import grade
 from grader.manifest import load_course
 from grader.recorded import RecordedReference, reference_for
-from grader.release import RECORDING, release
+from grader.release import RECORDING, grader_files, release
 from grader.stubs import BEGIN_MARKER, END_MARKER
 
 
@@ -99,6 +99,51 @@ def test_the_copy_has_what_a_student_needs(released):
             ROOT / "exercises" / f"{module}.py"
         ).read_text()
     assert (released / "grader" / "engine.py").is_file()
+
+
+def test_the_copy_holds_the_whole_grader_subpackages_included(released):
+    copied = {
+        p.relative_to(released / "grader").as_posix()
+        for p in (released / "grader").rglob("*")
+        if p.is_file()
+    }
+    assert copied == set(grader_files()) and "sandbox/__init__.py" in copied
+
+
+def test_a_new_subpackage_reaches_the_copy_and_the_bundle(tmp_path, course, monkeypatch):
+    import grader
+    from grader.gradescope import build_bundle
+
+    package = tmp_path / "package" / "grader"
+    shutil.copytree(Path(grader.__file__).parent, package, ignore=shutil.ignore_patterns("*.pyc"))
+    (package / "newpart").mkdir()
+    (package / "newpart" / "__init__.py").write_text("PART = 1\n")
+    monkeypatch.setattr(grader, "__file__", str(package / "__init__.py"))
+    release(course, tmp_path / "copy")
+    assert (tmp_path / "copy" / "grader" / "newpart" / "__init__.py").read_text() == "PART = 1\n"
+    names = build_bundle(course, tmp_path / "bundle.zip")
+    assert "grader/newpart/__init__.py" in names
+
+
+def test_an_installed_wheel_holds_every_subpackage(tmp_path):
+    # What Gradescope's setup.sh installs: `pip install` of the source, not an editable
+    # one. Built from a clean copy: a checkout's build/ folder may hold an older build.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "grader", source / "grader", ignore=shutil.ignore_patterns("*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(ROOT / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--wheel-dir", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    import zipfile
+
+    (wheel,) = tmp_path.glob("*.whl")
+    held = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {f"grader/{name}" for name in grader_files() if name.endswith(".py")}
+    assert wanted - held == set()
 
 
 def test_released_stubs_score_zero_and_the_reference_full_marks(student_side, released):
