@@ -17,13 +17,15 @@ import multiprocessing
 import stat
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader import __version__
+from grader.cache import course_version
 from grader.errors import UsageError
 from grader.intake import read_submission
 from grader.manifest import Course
@@ -76,13 +78,60 @@ def results_file(out: Path, student: Path) -> Path:
     return out / STUDENTS / student.name / RESULTS
 
 
-def is_done(course: Course, out: Path, student: Path, sha256: str | None = None) -> bool:
-    """Whether `out` holds results for the student's files as they are (hash `sha256`)."""
+def graded_against(course: Course) -> str:
+    """A hash of what a result depends on besides the student's files: course.yml, the
+    reference (its solutions, or a copy's recording) and the versions of the grader and
+    JAX. A result saved under another is stale, and the next run grades it again."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    if course.recorded_file is not None:
+        reference = [course.recorded_file]
+    else:
+        reference = sorted(course.solutions_dir.glob("*.py"))
+    try:
+        jax_version = version("jax")
+    except PackageNotFoundError:
+        jax_version = "unknown"
+    return course_version([course.path, *reference], __version__, jax_version)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who a run grades.
+
+    Attributes:
+      stamps: for each student, what a current result records: the hash of their files
+        as they are (`submission_sha256`) and what they are graded against.
+      pending: the students whose saved result is not current (there is none, their
+        files changed, or the course did), and those asked for again.
+    """
+
+    stamps: dict[Path, dict[str, str]]
+    pending: list[Path]
+
+
+def plan(
+    course: Course,
+    out: Path,
+    students: Sequence[Path],
+    modules: Sequence[str] | None = None,
+    regrade: Collection[Path] = (),
+) -> Plan:
+    """Who of `students` needs grading into `out`; `regrade` ones always do."""
+    against = graded_against(course)
+    # Hashed before grading: a file changed while it is graded gets graded again next run.
+    stamps = {
+        s: {"submission_sha256": fingerprint(course, s, modules), "graded_against": against}
+        for s in students
+    }
+    pending = [s for s in students if s in regrade or not _current(out, s, stamps[s])]
+    return Plan(stamps, pending)
+
+
+def _current(out: Path, student: Path, stamp: dict[str, str]) -> bool:
     saved = saved_result(out, student)
-    if saved is None:
-        return False
-    current = sha256 or fingerprint(course, student)
-    return saved.get("difflearn", {}).get("submission_sha256") == current
+    recorded = saved.get("difflearn", {}) if saved is not None else {}
+    return isinstance(recorded, dict) and all(recorded.get(k) == v for k, v in stamp.items())
 
 
 def run_batch(
@@ -94,25 +143,27 @@ def run_batch(
     *,
     students: Sequence[Path] | None = None,
     modules: Sequence[str] | None = None,
+    planned: Plan | None = None,
 ) -> list[StudentResult]:
-    """Grades every student not yet graded; returns what this run graded. `students`
-    (folders in `submissions`) and `modules` narrow it; by default, all of both."""
+    """Grades every student not yet graded (see `plan`, or the `planned` run); returns
+    what this run graded. `students` (folders in `submissions`) and `modules` narrow it;
+    by default, all of both."""
     students = find_students(submissions) if students is None else list(students)
-    # Hashed before grading: a file changed while it is graded gets graded again next run.
-    hashes = {s: fingerprint(course, s, modules) for s in students}
-    pending = [s for s in students if not is_done(course, out, s, hashes[s])]
+    if planned is None:
+        planned = plan(course, out, students, modules)
+    pending, stamps = list(planned.pending), planned.stamps
     out.mkdir(parents=True, exist_ok=True)
     graded: list[StudentResult] = []
     broken: Counter[Path] = Counter()
     total = len(pending)
     while pending:
-        pending = _run_pool(course, pending, out, workers, graded, progress, total, hashes, modules)
+        pending = _run_pool(course, pending, out, workers, graded, progress, total, stamps, modules)
         broken.update(pending[:1])
         for student in [s for s in pending if broken[s] >= 2]:
             # Twice in a pool that broke: grade it no more, and say so.
             pending.remove(student)
             failure = _failure("grading failed: a worker died twice")
-            graded.append(_save(out, student, failure, hashes[student]))
+            graded.append(_save(out, student, failure, stamps[student]))
     return graded
 
 
@@ -124,7 +175,7 @@ def _run_pool(
     graded: list[StudentResult],
     progress: Progress | None,
     total: int,
-    hashes: dict[Path, str],
+    stamps: dict[Path, dict[str, str]],
     modules: Sequence[str] | None,
 ) -> list[Path]:
     """Grades `pending` in one pool; returns the students left if the pool broke."""
@@ -154,7 +205,7 @@ def _run_pool(
                         return [futures[f] for f in (remaining | {future})]
                     except Exception as error:  # the grader itself failed on this student
                         data = _failure(f"grading failed: {type(error).__name__}: {error}")
-                    graded.append(_save(out, student, data, hashes[student]))
+                    graded.append(_save(out, student, data, stamps[student]))
                     if progress is not None:
                         progress(graded[-1], len(graded), total)
         except KeyboardInterrupt:
@@ -215,8 +266,8 @@ def _failure(message: str) -> dict[str, Any]:
     return {"score": 0.0, "output": message, "tests": [], "difflearn": {"failed": True}}
 
 
-def _save(out: Path, student: Path, data: dict[str, Any], sha256: str) -> StudentResult:
-    data.setdefault("difflearn", {})["submission_sha256"] = sha256
+def _save(out: Path, student: Path, data: dict[str, Any], stamp: dict[str, str]) -> StudentResult:
+    data.setdefault("difflearn", {}).update(stamp)
     path = results_file(out, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(data, indent=2) + "\n")

@@ -21,15 +21,23 @@ from rich.progress import (
 )
 
 from grader import __version__
+from grader import generated as generated_files
 from grader.batch import Progress as BatchProgress
-from grader.batch import StudentResult, find_students, is_done, run_batch, summarize, write_grades
+from grader.batch import (
+    StudentResult,
+    find_students,
+    plan,
+    run_batch,
+    summarize,
+    write_grades,
+)
 from grader.engine import Observation, find_submissions, grade
 from grader.errors import UsageError
 from grader.explain import explain
 from grader.gradebook import autograde, open_nbgrader_course
 from grader.gradescope import build_bundle
 from grader.manifest import Course, load_course
-from grader.nbgrader import write_course
+from grader.nbgrader import CONFIG, write_course
 from grader.recorded import reference_for
 from grader.reference import Reference
 from grader.release import release
@@ -106,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         "grade-batch",
         help="grade a whole class, one folder per student, in parallel",
         description="Grade every student folder in SUBMISSIONS_DIR in parallel workers. "
-        "Results go to OUT/<student>/results.json as each finishes; a second run "
-        "grades only what is new or changed. Writes OUT/grades.csv and "
-        "OUT/summary.md.",
+        "Results go to OUT/students/<student>/results.json as each finishes; a second "
+        "run grades only what is new or changed: a student's files, or course.yml, the "
+        "reference or the grader. Writes OUT/grades.csv and OUT/summary.md.",
     )
     batch_parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
     _add_workers(batch_parser)
@@ -118,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("grades"),
         metavar="DIR",
         help="where the results go (default: grades/)",
+    )
+    batch_parser.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade every student again, even those whose results are current",
+    )
+    batch_parser.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="grade this student again (repeatable)",
     )
     _add_course_option(batch_parser)
     batch_parser.set_defaults(handler=run_grade_batch)
@@ -362,16 +382,22 @@ def run_grade_batch(args: argparse.Namespace) -> int:
     _check_workers(args.workers)
     students = find_students(args.submissions)
     console = Console(highlight=False)
-    done_before = sum(is_done(course, args.out, s) for s in students)
+    by_name = {s.name: s for s in students}
+    unknown = [name for name in args.student if name not in by_name]
+    if unknown:
+        raise UsageError(f"no student folder {', '.join(unknown)} in {args.submissions}")
+    regrade = students if args.regrade else [by_name[name] for name in args.student]
+    planned = plan(course, args.out, students, regrade=regrade)
+    done_before = len(students) - len(planned.pending)
     if done_before:
         console.print(
             plain(
-                f"{done_before} of {len(students)} students already graded in {args.out}; "
-                "grading the rest"
+                f"{done_before} of {len(students)} students already graded in {args.out} "
+                "(against this course, its reference and this grader); grading the rest"
             )
         )
-    with _class_progress(console, len(students) - done_before) as progress:
-        run_batch(course, args.submissions, args.out, args.workers, progress)
+    with _class_progress(console, len(planned.pending)) as progress:
+        run_batch(course, args.submissions, args.out, args.workers, progress, planned=planned)
     grades = write_grades(course, args.out)
     console.print(plain(summarize(args.out)))
     console.print(plain(f"wrote {grades} and {args.out / 'summary.md'}"))
@@ -395,6 +421,9 @@ def run_release(args: argparse.Namespace) -> int:
 def run_nbgrader(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     files = write_course(course, args.course_dir, force=args.force)
+    config = args.course_dir / "nbgrader_config.py"
+    if config not in files and generated_files.state(config, CONFIG) == "edited":
+        print(f"kept {config}: it was edited since difflearn wrote it")
     print(
         f"wrote {len(files)} files to {args.course_dir}; next, there: "
         "nbgrader generate_assignment <module>"
@@ -429,28 +458,30 @@ def run_stubs(args: argparse.Namespace) -> int:
     generated = {
         course.exercises_dir / f"{name}.py": text for name, text in course_stubs(course).items()
     }
-    differing = [
-        path
-        for path, text in generated.items()
-        if path.is_file() and path.read_text(encoding="utf-8") != text
-    ]
-    missing = [path for path in generated if not path.is_file()]
+    states = {path: generated_files.state(path, text) for path, text in generated.items()}
     if args.check:
-        for path in differing + missing:
+        stale = [path for path, now in states.items() if now != "current"]
+        for path in stale:
             print(f"{path}: differs from the stub generated from solutions/", file=sys.stderr)
-        if differing or missing:
+        if stale:
             return 1
         print(f"all {len(generated)} stubs match their solutions")
         return 0
-    if differing and not args.force:
-        names = ", ".join(str(p) for p in differing)
+    # A stub exactly as difflearn wrote it last time is regenerated; one edited since
+    # (or of which there is no record) may hold work, and is replaced only with --force.
+    edited = [path for path, now in states.items() if now == "edited"]
+    if edited and not args.force:
+        names = ", ".join(str(p) for p in edited)
         raise UsageError(
-            f"{names}: differ from the generated stubs and may hold work; pass --force to overwrite"
+            f"{names}: edited since difflearn generated it and may hold work; "
+            "pass --force to overwrite"
         )
     course.exercises_dir.mkdir(parents=True, exist_ok=True)
     for path, text in generated.items():
-        if path in differing or path in missing:
-            path.write_text(text, encoding="utf-8")
+        if states[path] == "current":
+            generated_files.remember(path, text.encode("utf-8"))
+        else:
+            generated_files.write(path, text)
             print(f"wrote {path}")
     return 0
 

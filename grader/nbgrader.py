@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from grader import generated
 from grader.errors import UsageError
 from grader.manifest import Course, ModuleSpec
 from grader.notebooks import MARKER
@@ -70,10 +71,14 @@ def write_course(course: Course, course_dir: Path, force: bool = False) -> list[
         write_recording(record(course, reference, [module.name]), target / RECORDING)
         (target / "course.yml").write_text(student_manifest(course, RECORDING), encoding="utf-8")
         written += [notebook, target / RECORDING, target / "course.yml"]
+    # The config is difflearn's until someone edits it: then it is theirs, --force or not.
     config = course_dir / "nbgrader_config.py"
-    if not config.exists() or force:
-        config.write_text(CONFIG, encoding="utf-8")
+    now = generated.state(config, CONFIG)
+    if now in ("missing", "untouched"):
+        generated.write(config, CONFIG)
         written.append(config)
+    elif now == "current":
+        generated.remember(config, CONFIG.encode("utf-8"))
     return written
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TOY
 
-from grader.batch import run_batch, summarize, write_grades
+from grader.batch import find_students, plan, run_batch, summarize, write_grades
 from grader.gradescope import build_bundle
 from grader.manifest import load_course
 
@@ -68,6 +68,36 @@ def test_a_class_is_graded_summarized_and_resumed(tmp_path):
     again = run_batch(course, submissions, out, workers=1)
     assert [(s.student, s.score) for s in again] == [("bob", pytest.approx(9))]
     assert not list(out.rglob(".results.json.*")), "a temporary file was left behind"
+
+    # Points changed in course.yml: every result is stale, and graded again.
+    changed = tmp_path / "course"
+    shutil.copytree(TOY, changed)
+    manifest = changed / "course.yml"
+    manifest.write_text(manifest.read_text().replace("points: ", "points: 1", 1))
+    recourse = load_course(manifest)
+    assert len(plan(recourse, out, find_students(submissions)).pending) == 4
+    assert plan(course, out, find_students(submissions)).pending == []
+    forced = plan(course, out, find_students(submissions), regrade=[submissions / "zed"])
+    assert forced.pending == [submissions / "zed"]
+
+
+def test_regrade_options_name_students_or_all(tmp_path):
+    submissions, out = make_class(tmp_path), tmp_path / "grades"
+    for student in ("bob", "eve", "zed"):  # one student is quicker to grade twice
+        shutil.rmtree(submissions / student)
+    command = [difflearn_command(), "grade-batch", str(submissions), "--out", str(out)]
+    command += ["--course", str(TOY / "course.yml"), "--workers", "1"]
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0
+    results = out / "students" / "ada" / "results.json"
+    stamp = results.stat().st_mtime_ns
+    again = subprocess.run([*command, "--student", "ada"], capture_output=True, text=True)
+    assert again.returncode == 0 and results.stat().st_mtime_ns != stamp
+    unknown = subprocess.run([*command, "--student", "nobody"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "no student folder nobody in" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1
+    stamp = results.stat().st_mtime_ns
+    regraded = subprocess.run([*command, "--regrade"], capture_output=True, text=True)
+    assert regraded.returncode == 0 and results.stat().st_mtime_ns != stamp
 
 
 def test_a_killed_batch_resumes_without_regrading(tmp_path):

@@ -118,6 +118,38 @@ def test_stubs_never_overwrite_work_without_force(tmp_path):
     assert not stub.read_text().endswith("# my work\n")
 
 
+def test_stubs_nobody_edited_follow_the_solutions_without_force(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions", course / "solutions")
+    shutil.copy(ROOT / "course.yml", course / "course.yml")
+    assert difflearn("stubs", cwd=course).returncode == 0
+    # The instructor rewrites two docstrings; a student (or a TA) edited one stub.
+    for module in ("bce", "primitives"):
+        solution = course / "solutions" / f"{module}.py"
+        solution.write_text(solution.read_text().replace('"""', '"""Revised. ', 1))
+    edited = course / "exercises" / "bce.py"
+    edited.write_text(edited.read_text() + "\n# my work\n")
+    refused = difflearn("stubs", cwd=course)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "bce.py: edited since difflearn generated it" in refused.stderr
+    assert "primitives.py" not in refused.stderr
+    assert edited.read_text().endswith("# my work\n")
+
+    edited.write_text(difflearn_stub(course, "bce"))  # the edit undone: bce is current again
+    run = difflearn("stubs", cwd=course)
+    assert run.returncode == 0, run.stderr
+    assert "primitives.py" in run.stdout  # regenerated: untouched since difflearn wrote it
+    assert (course / "exercises" / "primitives.py").read_text().startswith('"""Revised. ')
+    assert difflearn("stubs", "--check", cwd=course).returncode == 0
+
+
+def difflearn_stub(course: Path, module: str) -> str:
+    from grader.manifest import load_course
+    from grader.stubs import course_stubs
+
+    return course_stubs(load_course(course / "course.yml"))[module]
+
+
 def test_explain_shows_the_first_failing_visible_case_whole(tmp_path):
     wrong = (ROOT / "solutions" / "bce.py").read_text(encoding="utf-8")
     wrong += "\n\ndef sigmoid(x):\n    return jax.nn.sigmoid(2.0 * x)\n"

@@ -270,6 +270,25 @@ def test_nbgrader_command_never_overwrites_without_force(tmp_path, capsys):
     assert (tmp_path / "nbgrader_config.py").is_file()
 
 
+def test_an_edited_nbgrader_config_is_kept_even_with_force(tmp_path, capsys, course, monkeypatch):
+    from dataclasses import replace
+
+    from grader import cli, generated
+    from grader.nbgrader import CONFIG
+
+    one_module = replace(course, modules=(course.module(MODULE),))  # quicker to write
+    monkeypatch.setattr(cli, "find_course", lambda explicit: one_module)
+    args = ["nbgrader", "--course-dir", str(tmp_path)]
+    config = tmp_path / "nbgrader_config.py"
+    generated.write(config, "# what an older difflearn wrote\n")  # untouched: replaced
+    assert main(args) == 0
+    assert config.read_text(encoding="utf-8") == CONFIG
+    config.write_text(CONFIG + "c.Exchange.root = '/srv/exchange'\n", encoding="utf-8")
+    assert main([*args, "--force"]) == 0
+    assert config.read_text(encoding="utf-8").endswith("'/srv/exchange'\n")
+    assert f"kept {config}: it was edited" in capsys.readouterr().out
+
+
 def test_grade_batch_regrades_nbgraders_submitted_folder(nbgrader_course, course, tmp_path):
     # Outside the students' kernels: the way to regrade a class where nothing they ran counts.
     out = tmp_path / "grades"
