@@ -14,7 +14,7 @@ from conftest import TOY
 from rich.console import Console
 
 from grader import cli
-from grader.batch import StudentResult, results_file, summarize, write_grades
+from grader.batch import Plan, StudentResult, results_file, summarize, write_grades
 from grader.manifest import load_course
 from grader.report import gradescope_results, print_report
 from grader.results import CheckResult, GradeResult, ModuleResult
@@ -152,13 +152,16 @@ def test_grades_csv_writes_points_with_at_most_two_decimals(tmp_path):
 def fake_batch(monkeypatch: pytest.MonkeyPatch, students: list[StudentResult]) -> None:
     """cli.run_grade_batch without grading: `run_batch` reports the given students."""
 
-    def run_batch(course, submissions, out, workers, progress):
+    def run_batch(course, submissions, out, workers, progress, planned=None):
         for done, student in enumerate(students, 1):
             progress(student, done, len(students))
         return students
 
+    def plan(course, out, folders, modules=None, regrade=()):
+        return Plan(stamps={}, pending=list(folders))  # nobody graded yet
+
     monkeypatch.setattr(cli, "run_batch", run_batch)
-    monkeypatch.setattr(cli, "is_done", lambda course, out, student: False)
+    monkeypatch.setattr(cli, "plan", plan)
     monkeypatch.setattr(cli, "write_grades", lambda course, out: out / "grades.csv")
     monkeypatch.setattr(cli, "summarize", lambda out: "# [/oops] summary\x1b[2J")
 
