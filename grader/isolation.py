@@ -526,14 +526,7 @@ class Verifier(SubmissionProcess):
         else:
             reply = self._start(self.START_S) if self._process is None else None
         if reply is None:
-            self._send(
-                {
-                    "programs": [
-                        {"probe": probe.to_message(encode), "program": encode(outcome.value)}
-                        for probe, outcome in programs.values()
-                    ]
-                }
-            )
+            self._send({"programs": [program_item(p, o) for p, o in programs.values()]})
             reply = self.receive(time_limit)
         if not isinstance(reply, Failure) and len(reply) == len(programs):
             return dict(zip(programs, reply, strict=True))
@@ -542,6 +535,11 @@ class Verifier(SubmissionProcess):
         message = reply.message if isinstance(reply, Failure) else "the verifier answered wrongly"
         error = ErrorInfo(types=["ProgramFailed"], message=message)
         return {key: Outcome(error=error) for key in programs}
+
+
+def program_item(probe: Probe, exported: Outcome) -> dict[str, Any]:
+    """One program of a request to the verifier: the probe, and what the child exported."""
+    return {"probe": probe.to_message(encode), "program": encode(exported.value)}
 
 
 def _outcome(result: Any) -> Outcome:

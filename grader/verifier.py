@@ -12,6 +12,7 @@ its answers as it reads a submission's: bounded, and checked before use.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from grader.probes import Probe, describe_exception
 from grader.programs import run_serialized
@@ -25,15 +26,18 @@ def main(argv: list[str]) -> int:
         request = read_frame(request_fd)
         if request is None:
             return 0
-        results = []
-        for item in request["programs"]:
-            try:
-                probe = Probe.from_message(item["probe"], decode)
-                facts = run_serialized(decode(item["program"]), probe.args, probe.static)
-                results.append({"value": encode(facts)})
-            except Exception as error:
-                results.append({"error": describe_exception(error).to_message()})
+        results = [answer(item) for item in request["programs"]]
         write_frame(response_fd, {"event": "results", "results": results})
+
+
+def answer(item: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one program of a request: its facts, or the error it raised."""
+    try:
+        probe = Probe.from_message(item["probe"], decode)
+        facts = run_serialized(decode(item["program"]), probe.args, probe.static)
+        return {"value": encode(facts)}
+    except Exception as error:
+        return {"error": describe_exception(error).to_message()}
 
 
 if __name__ == "__main__":

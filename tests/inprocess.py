@@ -5,7 +5,7 @@ one question of each submission: do the checks judge it right? Spawning a confin
 child and a verifier for each would cost the suite minutes and test nothing new, so
 they grade here: the submission is imported in this process, its probes run through
 the child's own request handler (`grader.child._run_request`) and its programs through
-the verifier's (`grader.programs.run_serialized`), and the engine judges the outcomes
+the verifier's (`grader.verifier.answer`), and the engine judges the outcomes
 as it judges a child's. `test_inprocess.py` checks that both ways give the same results.
 Never for hostile code: nothing here is confined or timed.
 """
@@ -19,15 +19,14 @@ from typing import Any
 
 import jax
 
-from grader import child, engine
+from grader import child, engine, verifier
 from grader.intake import read_submission
-from grader.isolation import ImportFailure, OutputCapture, _outcome
+from grader.isolation import ImportFailure, OutputCapture, _outcome, program_item
 from grader.manifest import ModuleSpec
-from grader.probes import ErrorInfo, Outcome, Probe, describe_exception
-from grader.programs import run_serialized
+from grader.probes import ErrorInfo, Outcome, Probe
 from grader.reference import Reference
 from grader.results import ModuleResult
-from grader.wire import FrameReader, decode, encode, encode_frame
+from grader.wire import FrameReader, encode, encode_frame
 
 _NAMES = itertools.count()
 
@@ -81,15 +80,10 @@ class InProcessVerifier:
     def verify(
         self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float
     ) -> dict[str, Outcome]:
-        results = {}
-        for key, (probe, outcome) in programs.items():
-            try:
-                program = decode(_wire(encode(outcome.value)))
-                facts = run_serialized(program, probe.args, probe.static)
-                results[key] = _outcome(_wire({"value": encode(facts)}))
-            except Exception as error:
-                results[key] = Outcome(error=describe_exception(error))
-        return results
+        return {
+            key: _outcome(_wire(verifier.answer(_wire(program_item(probe, exported)))))
+            for key, (probe, exported) in programs.items()
+        }
 
 
 def _wire(message: Any) -> Any:
