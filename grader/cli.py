@@ -478,10 +478,7 @@ def run_stubs(args: argparse.Namespace) -> int:
         )
     course.exercises_dir.mkdir(parents=True, exist_ok=True)
     for path, text in generated.items():
-        if states[path] == "current":
-            generated_files.remember(path, text.encode("utf-8"))
-        else:
-            generated_files.write(path, text)
+        if generated_files.refresh(path, text, force=args.force):
             print(f"wrote {path}")
     return 0
 

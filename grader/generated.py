@@ -31,6 +31,19 @@ def state(path: Path, text: str) -> State:
     return "untouched" if _record(path.parent).get(path.name) == _digest(data) else "edited"
 
 
+def refresh(path: Path, text: str, force: bool = False) -> bool:
+    """Brings `path` to `text` where that loses nobody's work (missing, or untouched; an
+    edited file only with `force`), keeping the record current; whether it wrote."""
+    now = state(path, text)
+    if now == "current":
+        remember(path, text.encode("utf-8"))  # a file from before the record was kept
+        return False
+    if now == "edited" and not force:
+        return False
+    write(path, text)
+    return True
+
+
 def write(path: Path, text: str) -> None:
     """Writes `text` to `path` and records it as difflearn's own."""
     data = text.encode("utf-8")

@@ -73,12 +73,8 @@ def write_course(course: Course, course_dir: Path, force: bool = False) -> list[
         written += [notebook, target / RECORDING, target / "course.yml"]
     # The config is difflearn's until someone edits it: then it is theirs, --force or not.
     config = course_dir / "nbgrader_config.py"
-    now = generated.state(config, CONFIG)
-    if now in ("missing", "untouched"):
-        generated.write(config, CONFIG)
+    if generated.refresh(config, CONFIG):
         written.append(config)
-    elif now == "current":
-        generated.remember(config, CONFIG.encode("utf-8"))
     return written
 
 
