@@ -266,10 +266,9 @@ def _factor(
                     f"It is 1/{name} of the expected value: a mean where a sum is "
                     f"due{_or_constant(1 / size)}?"
                 )
-    if np.isclose(ratio, 2.0, rtol=1e-3):
-        return "It is twice the expected value: a factor of 2 too many, or a 1/2 missing?"
-    if np.isclose(ratio, 0.5, rtol=1e-3):
-        return "It is half the expected value: a factor of 1/2 too many, or a 2 missing?"
+    for plain, (amount, extra, missing) in PLAIN_FACTORS.items():
+        if np.isclose(ratio, plain, rtol=1e-3):
+            return f"It is {amount} the expected value: {extra}, or {missing}?"
     # Any other whole factor (or its inverse), in either sign: a constant in the formula.
     for k in range(-10, 11):
         if abs(k) > 1 and np.isclose(ratio, k, rtol=1e-3):
@@ -294,12 +293,18 @@ def _unchanged(actual: np.ndarray, given: Mapping[str, Any]) -> str | None:
     return None
 
 
+# Factors a formula often has one too many or too few of, and how to read each.
+PLAIN_FACTORS = {
+    2.0: ("twice", "a factor of 2 too many", "a 1/2 missing"),
+    0.5: ("half", "a factor of 1/2 too many", "a 2 missing"),
+}
+
+
 def _or_constant(ratio: float) -> str:
     """The other reading of a factor that equals a size: a plain constant (2 or 1/2)."""
-    if np.isclose(ratio, 2.0):
-        return ", or a factor of 2 too many (a 1/2 missing)"
-    if np.isclose(ratio, 0.5):
-        return ", or a factor of 1/2 too many (a 2 missing)"
+    for plain, (_, extra, missing) in PLAIN_FACTORS.items():
+        if np.isclose(ratio, plain):
+            return f", or {extra} ({missing})"
     return ""
 
 
