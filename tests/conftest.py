@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import tempfile
 import textwrap
@@ -30,9 +31,15 @@ os.environ.setdefault("DIFFLEARN_CACHE_DIR", tempfile.mkdtemp(prefix="difflearn-
 GradeSource = Callable[..., ModuleResult]
 
 
+@functools.cache
+def the_course() -> Course:
+    """course.yml, read once for the whole run (the `course` fixture, and helpers)."""
+    return load_course(ROOT / "course.yml")
+
+
 @pytest.fixture(scope="session")
 def course() -> Course:
-    return load_course(ROOT / "course.yml")
+    return the_course()
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +144,7 @@ def assert_full_marks(grade: GradeSource, module: str, override: str) -> None:
 def affected(module: str, source: str, override: str) -> list[str]:
     """The course functions `override` defines, and those that call them, at any depth
     (a harness that names one counts as a call)."""
-    spec = load_course(ROOT / "course.yml").module(module)
+    spec = the_course().module(module)
     names = [f.name for f in spec.functions]
     defined = {
         node.name

@@ -15,15 +15,15 @@ from dataclasses import dataclass, replace
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, failed, with_override
+from conftest import failed, the_course, with_override
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from inprocess import grade_here
 
 from grader.checks import make_checks
-from grader.manifest import ModuleSpec, load_course
+from grader.manifest import ModuleSpec
 
-COURSE = load_course(ROOT / "course.yml")
+COURSE = the_course()
 # derivative returns a function, not values; a fit's own checks are about fitting.
 FUNCTIONS = [
     (module.name, function.name)
