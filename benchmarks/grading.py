@@ -36,8 +36,8 @@ import sys
 from pathlib import Path
 from grader.checks import make_checks
 from grader.engine import _judge, _score
-from grader.manifest import load_course
-from grader.reference import LiveReference
+from grader.course.schema import load_course
+from grader.reference.live import LiveReference
 
 course = load_course(Path(sys.argv[1]) / "course.yml")
 expected_side = LiveReference(course.solutions_dir)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from grader.probes import Probe, run_probe
+from grader.runner.probes import Probe, run_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 

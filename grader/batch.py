@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.cache import course_version
+from grader.course.specs import Course
 from grader.errors import UsageError
-from grader.intake import read_submission
-from grader.manifest import Course
-from grader.report import atomic_write, gradescope_results, markdown_text
+from grader.output.report import atomic_write, gradescope_results, markdown_text
 from grader.results import format_points, round_points, sum_points
+from grader.runner.cache import course_version
+from grader.runner.intake import read_submission
 
 RESULTS = "results.json"
 STUDENTS = "students"
@@ -66,7 +66,7 @@ def find_students(submissions: Path) -> list[Path]:
 
 def fingerprint(course: Course, folder: Path, modules: Sequence[str] | None = None) -> str:
     """A hash of what would be graded of a student's folder (its `modules`, by default
-    all), to tell a resumed run what changed: read as grading reads it (grader.intake),
+    all), to tell a resumed run what changed: read as grading reads it (grader.runner.intake),
     so a link is never followed."""
     names = modules or course.module_names
     return read_submission(folder, names, course.max_file_bytes).fingerprint()
@@ -229,8 +229,8 @@ def private_folders(submissions: Path) -> list[Path]:
 
 
 def _init_worker(course_path: str, private: list[str], modules: list[str] | None) -> None:
-    from grader.manifest import load_course
-    from grader.recorded import reference_for
+    from grader.course.schema import load_course
+    from grader.reference.recorded import reference_for
 
     course = load_course(course_path)
     _worker["course"] = course

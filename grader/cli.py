@@ -21,7 +21,6 @@ from rich.progress import (
 )
 
 from grader import __version__
-from grader import generated as generated_files
 from grader.batch import Progress as BatchProgress
 from grader.batch import (
     StudentResult,
@@ -31,19 +30,21 @@ from grader.batch import (
     summarize,
     write_grades,
 )
+from grader.course.schema import load_course
+from grader.course.specs import Course
 from grader.engine import Observation, find_submissions, grade
 from grader.errors import UsageError
-from grader.explain import explain
-from grader.gradebook import autograde, open_nbgrader_course
-from grader.gradescope import build_bundle
-from grader.manifest import Course, load_course
-from grader.nbgrader import CONFIG, write_course
-from grader.recorded import reference_for
-from grader.reference import Reference
-from grader.release import release
-from grader.report import plain, print_report, printable, write_json
+from grader.output.explain import explain
+from grader.output.report import plain, print_report, printable, write_json
+from grader.reference.base import Reference
+from grader.reference.recorded import reference_for
 from grader.results import format_points
-from grader.stubs import course_stubs
+from grader.ship import generated as generated_files
+from grader.ship.gradebook import autograde, open_nbgrader_course
+from grader.ship.gradescope import build_bundle
+from grader.ship.nbgrader import CONFIG, write_course
+from grader.ship.release import release
+from grader.ship.stubs import course_stubs
 
 MANIFEST = "course.yml"
 REPORT_WIDTH = 120  # for logs and pipes, where there is no terminal to measure

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import __version__
-from grader.cache import (
+from grader.checks import CHECKS, make_checks
+from grader.checks.base import Check, Verdict
+from grader.checks.callgraph import calls
+from grader.checks.programs import ProgramCheck
+from grader.course.specs import Course, FunctionSpec, ModuleSpec
+from grader.errors import UsageError
+from grader.reference.base import CourseError, Reference
+from grader.results import CheckResult, GradeResult, ModuleResult
+from grader.runner.cache import (
     CHILDREN,
     LAYOUT,
     SUBMISSIONS,
@@ -24,16 +32,10 @@ from grader.cache import (
     course_version,
     warm_lock,
 )
-from grader.callgraph import calls
-from grader.checks import CHECKS, Check, ProgramCheck, Verdict, make_checks
-from grader.errors import UsageError
-from grader.intake import SUFFIXES, Submission, SubmittedModule, read_submission
-from grader.isolation import Failure, ImportFailure, SubmissionProcess, Verifier
-from grader.manifest import Course, FunctionSpec, ModuleSpec
-from grader.probes import ErrorInfo, Outcome, Probe
-from grader.reference import CourseError, Reference
-from grader.results import CheckResult, GradeResult, ModuleResult
-from grader.sandbox import JailLimits, current_sandbox
+from grader.runner.intake import SUFFIXES, Submission, SubmittedModule, read_submission
+from grader.runner.probes import ErrorInfo, Outcome, Probe
+from grader.runner.process import Failure, ImportFailure, SubmissionProcess, Verifier
+from grader.runner.sandbox import JailLimits, current_sandbox
 
 Progress = Callable[[str, str], None]
 
@@ -41,7 +43,7 @@ Progress = Callable[[str, str], None]
 @dataclass(frozen=True)
 class Observation:
     """One function's checks, verdicts, probes and both sides' outcomes, by probe key: what
-    `difflearn grade --explain` shows (grader.explain)."""
+    `difflearn grade --explain` shows (grader.output.explain)."""
 
     function: FunctionSpec
     checks: list[Check]
@@ -54,7 +56,7 @@ class Observation:
 def find_submissions(
     course: Course, path: Path, modules: Sequence[str] | None = None
 ) -> Submission:
-    """The course modules at `path` (grader.intake): a folder of `<module>.py` or
+    """The course modules at `path` (grader.runner.intake): a folder of `<module>.py` or
     `<module>.ipynb` files (or of `<module>/<module>.ipynb`, as nbgrader collects them),
     or one such file. Modules refused by the intake are in `refused`, with the reason."""
     for name in modules or ():
@@ -159,7 +161,7 @@ def _budget_s(module: ModuleSpec) -> float:
 
 
 def _child_cache(specs: Sequence[ModuleSpec], reference: Reference) -> ChildCache:
-    """The trusted layer, warmed by the reference where there is one (see grader.cache)."""
+    """The trusted layer, warmed by the reference where there is one (see grader.runner.cache)."""
     solutions = [reference.solution_file(m.name) for m in specs]
     if any(path is None for path in solutions):
         # A student copy grades the student's own work, in a cache of their own; a root
@@ -210,7 +212,7 @@ def _grade_module(
 ) -> ModuleResult:
     """Grades one module's functions; `verifier` runs the programs they export (a
     function with structural checks fails those without one). The `submitted` source is
-    read (never run) for which function calls which (grader.callgraph)."""
+    read (never run) for which function calls which (grader.checks.callgraph)."""
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     outputs: dict[str, str] = {}

@@ -2,13 +2,13 @@
 
 The setup cell calls `track_cells()`, which remembers the source of every cell that
 runs afterwards (a cell run again replaces its earlier run). A cell that raised is
-skipped, as grader.notebooks skips it in a submitted notebook, and noted.
+skipped, as grader.course.notebooks skips it in a submitted notebook, and noted.
 A test cell calls `check(module, function)`: the remembered cells become the
-module (grader.notebooks.as_module), which is graded in a child process against the
+module (grader.course.notebooks.as_module), which is graded in a child process against the
 recording beside the notebook; it prints the notes on skipped cells with the
 feedback. For nbgrader, a test cell's outcome is its grade in the kernel: an error is
 0 points, a number is partial credit, nothing is full marks. The grade that counts is
-decided outside the kernel, by `difflearn nbgrader autograde` (grader.gradebook).
+decided outside the kernel, by `difflearn nbgrader autograde` (grader.ship.gradebook).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from grader.notebooks import as_module, is_grader_cell, skipped_note
+from grader.course.notebooks import as_module, is_grader_cell
+from grader.runner.cells import skipped_note
 
 _cells: dict[Any, tuple[str, str]] = {}  # by cell: (label, source) of its last run
 _skipped: dict[Any, str] = {}  # by cell: the note on its last run, which raised
@@ -66,8 +67,8 @@ def check(module: str, function: str, course_file: str = "course.yml") -> float 
     with none.
     """
     from grader.engine import grade_module
-    from grader.recorded import open_course
-    from grader.report import function_feedback
+    from grader.output.report import function_feedback
+    from grader.reference.recorded import open_course
 
     if not _tracking:
         raise CheckFailed("run the notebook's first code cell, which sets up grading")

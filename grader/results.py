@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from grader.sandbox import Sandbox
+from grader.runner.sandbox import Sandbox
 
 HUNDREDTHS = 100  # the unit of points: a score has at most two decimals
 MAX_MESSAGE_CHARS = 4000  # feedback quotes a submission's output: a bound for every report
@@ -76,8 +76,8 @@ class CheckResult:
 @dataclass(frozen=True)
 class ModuleResult:
     """One module's checks; `outputs` is what the submission printed, per function (a
-    bounded head and tail of it, see grader.isolation); `notes` say what of the module
-    did not run (a notebook's cells that raised and were skipped, grader.notebooks)."""
+    bounded head and tail of it, see grader.runner.process); `notes` say what of the module
+    did not run (a notebook's cells that raised and were skipped, grader.course.notebooks)."""
 
     name: str
     title: str

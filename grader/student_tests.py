@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.engine import grade_module
-from grader.recorded import open_course
+from grader.reference.recorded import open_course
 from grader.results import CheckResult
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from inprocess import grade_here as grade_here_in
 
-from grader.callgraph import calls
+from grader.checks.callgraph import calls
+from grader.course.schema import load_course
+from grader.course.specs import Course
 from grader.engine import grade_module
 from grader.errors import UsageError
-from grader.manifest import Course, load_course
-from grader.reference import LiveReference
+from grader.reference.live import LiveReference
 from grader.results import ModuleResult
-from grader.sandbox import current_sandbox
+from grader.runner.sandbox import current_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "fixtures" / "toy"

@@ -4,8 +4,8 @@ The breadth tests (many correct alternatives, many mistakes, generated variants)
 one question of each submission: do the checks judge it right? Spawning a confined
 child and a verifier for each would cost the suite minutes and test nothing new, so
 they grade here: the submission is imported in this process, its probes run through
-the child's own request handler (`grader.child._run_request`) and its programs through
-the verifier's (`grader.verifier.answer`), and the engine judges the outcomes
+the child's own request handler (`grader.runner.child._run_request`) and its programs through
+the verifier's (`grader.runner.verifier.answer`), and the engine judges the outcomes
 as it judges a child's. `test_inprocess.py` checks that both ways give the same results.
 Never for hostile code: nothing here is confined or timed.
 """
@@ -19,14 +19,15 @@ from typing import Any
 
 import jax
 
-from grader import child, engine, verifier
-from grader.intake import read_submission
-from grader.isolation import ImportFailure, OutputCapture, _outcome, program_item
-from grader.manifest import ModuleSpec
-from grader.probes import ErrorInfo, Outcome, Probe
-from grader.reference import Reference
+from grader import engine
+from grader.course.specs import ModuleSpec
+from grader.reference.base import Reference
 from grader.results import ModuleResult
-from grader.wire import FrameReader, encode, encode_frame
+from grader.runner import child, verifier
+from grader.runner.intake import read_submission
+from grader.runner.probes import ErrorInfo, Outcome, Probe
+from grader.runner.process import ImportFailure, OutputCapture, _outcome, program_item
+from grader.runner.wire import FrameReader, encode, encode_frame
 
 _NAMES = itertools.count()
 
@@ -41,7 +42,7 @@ class InProcess:
         self._modules: dict[str, Any] = {}
         self._replies: list[Outcome] = []
         # What the child resets JAX's configuration to before each probe: here, this
-        # process's (its compilation cache on), not what it was when grader.child loaded.
+        # process's (its compilation cache on), not what it was when grader.runner.child loaded.
         self._config = dict(jax.config.values)
 
     def loaded(self, module: str) -> bool:
@@ -75,7 +76,7 @@ class InProcess:
 
 
 class InProcessVerifier:
-    """The verifier's work (grader.verifier), done here."""
+    """The verifier's work (grader.runner.verifier), done here."""
 
     def verify(
         self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float

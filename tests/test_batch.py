@@ -17,8 +17,8 @@ import pytest
 from conftest import ROOT, TOY
 
 from grader.batch import find_students, plan, run_batch, summarize, write_grades
-from grader.gradescope import build_bundle
-from grader.manifest import load_course
+from grader.course.schema import load_course
+from grader.ship.gradescope import build_bundle
 
 WRONG = "\n\ndef double(x):\n    return 3.0 * x\n"
 

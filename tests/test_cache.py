@@ -1,6 +1,6 @@
 """The compilation cache's layers: a program has one key wherever its layer lives.
 
-Each submission's process writes to a private folder of its own (grader.cache), seeded
+Each submission's process writes to a private folder of its own (grader.runner.cache), seeded
 from the trusted layer; a seeded program only helps if the key it was stored under does
 not depend on the folder.
 """
@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader.cache import jax_cache_environment
+from grader.runner.cache import jax_cache_environment
 
 COMPILE = "import jax, jax.numpy as jnp; jax.jit(lambda x: x * 2 + 1)(jnp.ones(3))"
 

@@ -6,8 +6,8 @@ from textwrap import dedent
 
 from conftest import with_override
 
-from grader.callgraph import calls
-from grader.notebooks import as_module
+from grader.checks.callgraph import calls
+from grader.course.notebooks import as_module
 
 NAMES = ["sigmoid", "binary_cross_entropy", "binary_cross_entropy_with_logits", "fit"]
 SOURCE = dedent(

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from conftest import TOY, failed
 
-from grader.checks import Check, Verdict, describe_error, make_checks
+from grader.checks import make_checks
+from grader.checks.base import Check, Verdict
+from grader.checks.errors import describe_error
+from grader.course.inputs import Inputs
+from grader.course.specs import CheckSpec, Course, OutcomeSpec
 from grader.engine import grade_module
-from grader.inputs import Inputs
-from grader.manifest import CheckSpec, Course, OutcomeSpec
-from grader.probes import ErrorInfo, Outcome
-from grader.wire import Opaque
+from grader.runner.probes import ErrorInfo, Outcome
+from grader.runner.wire import Opaque
 
 PYTHON_LOOP_CUMSUM = """
 import jax.numpy as jnp

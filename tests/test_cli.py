@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from grader.manifest import load_course
+from grader.course.schema import load_course
 
 COURSE = load_course(ROOT / "course.yml")
 TOTAL = sum(m.points for m in COURSE.modules)
@@ -144,8 +144,8 @@ def test_stubs_nobody_edited_follow_the_solutions_without_force(tmp_path):
 
 
 def difflearn_stub(course: Path, module: str) -> str:
-    from grader.manifest import load_course
-    from grader.stubs import course_stubs
+    from grader.course.schema import load_course
+    from grader.ship.stubs import course_stubs
 
     return course_stubs(load_course(course / "course.yml"))[module]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.compare import name_outputs, nonfinite, structure_mismatch, value_mismatch
-from grader.manifest import Tolerance
-from grader.wire import Opaque
+from grader.checks.compare import name_outputs, nonfinite, structure_mismatch, value_mismatch
+from grader.course.specs import Tolerance
+from grader.runner.wire import Opaque
 
 TOL = Tolerance(rtol=1e-5, atol=1e-6)
 f32 = np.float32

@@ -1,7 +1,7 @@
 """Confinement: what a submission may read, spend and leave behind, in each sandbox mode.
 
 Every attack runs in each mode (`mode` forces DIFFLEARN_SANDBOX) and asserts what that
-mode promises (grader/sandbox/README.md). Most attacks are oracles: the attacking
+mode promises (grader/runner/sandbox/README.md). Most attacks are oracles: the attacking
 `double` returns the right answer (2x) only if the forbidden thing worked, and a wrong
 one (3x) otherwise, so its score tells whether the sandbox held. The other functions
 are the reference's, so a complete report with their full marks shows that the attack
@@ -29,13 +29,13 @@ import pytest
 from conftest import ROOT, TOY
 from test_security import difflearn
 
-from grader import cache
 from grader.batch import results_file, run_batch
+from grader.course.specs import Course
 from grader.engine import grade
-from grader.manifest import Course
-from grader.reference import LiveReference
+from grader.reference.live import LiveReference
 from grader.results import ModuleResult
-from grader.sandbox import JailLimits, cgroups
+from grader.runner import cache
+from grader.runner.sandbox import JailLimits, cgroups
 
 SOLUTION = (TOY / "solutions" / "toy.py").read_text(encoding="utf-8")
 DOUBLE_POINTS = 2.0

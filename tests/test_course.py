@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from grader.checks import NOT_IMPLEMENTED
+from grader.checks.errors import NOT_IMPLEMENTED
+from grader.course.schema import load_course
 from grader.engine import grade_module
-from grader.manifest import load_course
 
 MODULES = load_course(ROOT / "course.yml").module_names
 

@@ -1,7 +1,7 @@
 """Facts checked where the score is decided: jit, contains and constant_size.
 
 A submission's process exports its function's program (jax.export); the grader's
-verifier reads and runs it (grader.programs). Each attack below forges what the
+verifier reads and runs it (grader.runner.programs). Each attack below forges what the
 structural checks used to read in the child, in every sandbox mode, and must gain
 nothing; the reference passes in every mode.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from conftest import TOY
 
-from grader.probes import Probe, ProbeRunner
-from grader.programs import MAX_PROGRAM_BYTES, RefusedProgram, facts, run_serialized
+from grader.runner.probes import Probe, ProbeRunner
+from grader.runner.programs import MAX_PROGRAM_BYTES, RefusedProgram, facts, run_serialized
 
 SOLUTION = (TOY / "solutions" / "toy.py").read_text(encoding="utf-8")
 STRUCTURAL = {"jit", "uses scan", "does not grow with T"}
@@ -38,7 +38,7 @@ def cumulative_sum(xs):
 # At import, the submission replaces how its process answers cumulative_sum's `export`
 # probes (those of one argument) with `forged(probe)`, whatever its own function is.
 FORGE_EXPORTS = """
-import grader.probes as _probes
+import grader.runner.probes as _probes
 import jax as _jax
 import numpy as _np
 

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from conftest import TOY, failed
 
+from grader.course.schema import load_course
 from grader.engine import grade
 from grader.errors import ManifestError
-from grader.manifest import load_course
-from grader.recorded import reference_for
-from grader.release import RECORDING, release
+from grader.reference.recorded import reference_for
+from grader.ship.release import RECORDING, release
 
 ONLY_THE_VISIBLE_CASE = """
 def double(x):

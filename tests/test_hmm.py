@@ -15,7 +15,7 @@ from conftest import ROOT, Mistake, assert_full_marks, assert_mistake_caught, fa
 from hmmlearn.hmm import GaussianHMM
 from jax.scipy.stats import multivariate_normal
 
-from grader.manifest import load_course
+from grader.course.schema import load_course
 
 COURSE = load_course(ROOT / "course.yml")
 

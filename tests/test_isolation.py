@@ -7,7 +7,7 @@ from textwrap import dedent
 
 from conftest import failed
 
-from grader.checks import NOT_IMPLEMENTED
+from grader.checks.errors import NOT_IMPLEMENTED
 
 GOOD_DOUBLE = """
 def double(x):
@@ -163,7 +163,7 @@ def crash(x):
 def _call(process, module, function):
     import numpy as np
 
-    from grader.probes import Probe
+    from grader.runner.probes import Probe
 
     process.send(module, function, [Probe(kind="call", args=(np.zeros(1),))])
     return process.receive(30)
@@ -174,9 +174,9 @@ def _token(process, module):
 
 
 def test_one_process_serves_every_module_until_a_crash(tmp_path):
-    from grader.intake import read_submission
-    from grader.isolation import Failure, ImportFailure, SubmissionProcess
-    from grader.sandbox import JailLimits
+    from grader.runner.intake import read_submission
+    from grader.runner.process import Failure, ImportFailure, SubmissionProcess
+    from grader.runner.sandbox import JailLimits
 
     (tmp_path / "process_token.py").write_text(TOKEN_MODULE)
     (tmp_path / "first.py").write_text(TOKEN_READER)

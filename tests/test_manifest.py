@@ -8,8 +8,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from grader.course.schema import load_course
 from grader.errors import ManifestError
-from grader.manifest import load_course
 
 VALID = {
     "title": "t",

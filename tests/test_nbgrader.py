@@ -22,12 +22,12 @@ from conftest import ROOT, reference_source
 
 from grader import kernel
 from grader.cli import main
+from grader.course.notebooks import MARKER
 from grader.engine import grade
-from grader.gradebook import HEADER, RESULTS
-from grader.nbgrader import build_notebook, write_course
-from grader.notebooks import MARKER
-from grader.report import gradescope_results
-from grader.sandbox import current_sandbox
+from grader.output.report import gradescope_results
+from grader.runner.sandbox import current_sandbox
+from grader.ship.gradebook import HEADER, RESULTS
+from grader.ship.nbgrader import build_notebook, write_course
 
 MODULE = "bce"
 STUDENTS = (
@@ -273,8 +273,9 @@ def test_nbgrader_command_never_overwrites_without_force(tmp_path, capsys):
 def test_an_edited_nbgrader_config_is_kept_even_with_force(tmp_path, capsys, course, monkeypatch):
     from dataclasses import replace
 
-    from grader import cli, generated
-    from grader.nbgrader import CONFIG
+    from grader import cli
+    from grader.ship import generated
+    from grader.ship.nbgrader import CONFIG
 
     one_module = replace(course, modules=(course.module(MODULE),))  # quicker to write
     monkeypatch.setattr(cli, "find_course", lambda explicit: one_module)

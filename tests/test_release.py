@@ -16,11 +16,11 @@ import pytest
 from conftest import ROOT, with_override
 
 from grader.cli import main
+from grader.course.schema import load_course
 from grader.engine import grade
-from grader.manifest import load_course
-from grader.recorded import RecordedReference, reference_for
-from grader.release import RECORDING, grader_files, release
-from grader.stubs import BEGIN_MARKER, END_MARKER
+from grader.reference.recorded import RecordedReference, reference_for
+from grader.ship.release import RECORDING, grader_files, release
+from grader.ship.stubs import BEGIN_MARKER, END_MARKER
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +107,12 @@ def test_the_copy_holds_the_whole_grader_subpackages_included(released):
         for p in (released / "grader").rglob("*")
         if p.is_file()
     }
-    assert copied == set(grader_files()) and "sandbox/__init__.py" in copied
+    assert copied == set(grader_files()) and "runner/sandbox/__init__.py" in copied
 
 
 def test_a_new_subpackage_reaches_the_copy_and_the_bundle(tmp_path, course, monkeypatch):
     import grader
-    from grader.gradescope import build_bundle
+    from grader.ship.gradescope import build_bundle
 
     package = tmp_path / "package" / "grader"
     shutil.copytree(Path(grader.__file__).parent, package, ignore=shutil.ignore_patterns("*.pyc"))

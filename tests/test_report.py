@@ -15,8 +15,8 @@ from rich.console import Console
 
 from grader import cli
 from grader.batch import Plan, StudentResult, results_file, summarize, write_grades
-from grader.manifest import load_course
-from grader.report import gradescope_results, print_report
+from grader.course.schema import load_course
+from grader.output.report import gradescope_results, print_report
 from grader.results import CheckResult, GradeResult, ModuleResult
 
 HOSTILE = (

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from test_security import difflearn
 
 from grader import engine
-from grader.isolation import Failure, OutputCapture
-from grader.probes import ErrorInfo, Outcome
-from grader.wire import Opaque
+from grader.runner.probes import ErrorInfo, Outcome
+from grader.runner.process import Failure, OutputCapture
+from grader.runner.wire import Opaque
 
 HONEST = dedent("""
     import jax
@@ -39,7 +39,7 @@ HONEST = dedent("""
         return jax.vmap(jnp.dot)(A, B)
     """)
 
-# The child's response pipe, as `python -c` numbers its arguments (grader.isolation).
+# The child's response pipe, as `python -c` numbers its arguments (grader.runner.process).
 INJECT = """
 import os, sys, time
 
@@ -235,7 +235,7 @@ def test_whatever_a_child_answers_the_report_is_complete(toy_course, toy_referen
 
     from rich.console import Console
 
-    from grader.report import print_report
+    from grader.output.report import print_report
     from grader.results import GradeResult
 
     module = toy_course.module("toy")
@@ -264,10 +264,10 @@ def echo(x):
 
 
 def test_a_large_request_to_a_stopped_process_does_not_block(tmp_path):
-    from grader.intake import read_submission
-    from grader.isolation import SubmissionProcess
-    from grader.probes import Probe
-    from grader.sandbox import JailLimits
+    from grader.runner.intake import read_submission
+    from grader.runner.probes import Probe
+    from grader.runner.process import SubmissionProcess
+    from grader.runner.sandbox import JailLimits
 
     (tmp_path / "stopper.py").write_text(STOPPER)
     submission = read_submission(tmp_path, ["stopper"])
@@ -310,7 +310,7 @@ class ReferenceVerifier:
 def test_a_grader_bug_in_one_function_fails_that_function_only(
     toy_course, toy_reference, monkeypatch
 ):
-    from grader.checks import GradientsCheck
+    from grader.checks.values import GradientsCheck
 
     def broken(self, expected, actual):
         raise RuntimeError("a bug in the grader")

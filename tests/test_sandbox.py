@@ -17,7 +17,7 @@ from conftest import ROOT, TOY
 from test_security import difflearn
 
 from grader.errors import UsageError
-from grader.sandbox import bubblewrap, close_to_others, current_sandbox
+from grader.runner.sandbox import bubblewrap, close_to_others, current_sandbox
 
 
 def test_forcing_bubblewrap_where_it_cannot_run_refuses_to_grade(tmp_path):

@@ -9,9 +9,10 @@ import pytest
 import yaml
 from test_manifest import VALID, F, edit
 
+from grader.course.schema import load_course
+from grader.course.specs import CheckSpec, FunctionSpec, Limits, Tolerance
 from grader.errors import ManifestError
-from grader.manifest import CheckSpec, FunctionSpec, Limits, Tolerance, load_course
-from grader.report import gradescope_results
+from grader.output.report import gradescope_results
 from grader.results import CheckResult, GradeResult, ModuleResult, format_points
 
 

@@ -18,7 +18,7 @@ from textwrap import dedent
 import pytest
 from conftest import ROOT, TOY
 
-from grader.sandbox import current_sandbox
+from grader.runner.sandbox import current_sandbox
 
 # Wrong on purpose: what these answers earn is the ceiling for every attack.
 HONEST = dedent("""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from grader.stubs import StubError, make_stub, stub_for
+from grader.ship.stubs import StubError, make_stub, stub_for
 
 SOLUTION = '''import jax.numpy as jnp
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import TOY, failed
 
+from grader.course.schema import load_course
 from grader.engine import grade
-from grader.manifest import load_course
-from grader.recorded import RecordedReference, reference_for
-from grader.release import RECORDING, release
+from grader.reference.recorded import RecordedReference, reference_for
+from grader.ship.release import RECORDING, release
 
 
 def digest(*args) -> str:
@@ -87,7 +87,7 @@ def test_a_table_of_the_release_earns_its_points_only_in_the_release(
 
 def test_feedback_on_an_unseen_case_shows_no_values(grade_toy):
     """An answer right on the visible case alone is told where it fails, not what."""
-    from grader.inputs import FunctionInputs
+    from grader.course.inputs import FunctionInputs
 
     course = load_course(TOY / "course.yml")
     function = course.module("toy").function("double")
@@ -124,7 +124,7 @@ def test_hidden_checks_stay_hidden_on_gradescope_until_the_due_date(tmp_path):
     import yaml
 
     from grader.errors import ManifestError
-    from grader.report import gradescope_results
+    from grader.output.report import gradescope_results
     from grader.results import CheckResult, GradeResult, ModuleResult
 
     checks = (

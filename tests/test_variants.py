@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from inprocess import grade_here
 
 from grader.checks import make_checks
-from grader.manifest import ModuleSpec
+from grader.course.specs import ModuleSpec
 
 COURSE = the_course()
 # derivative returns a function, not values; a fit's own checks are about fitting.

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import grader.wire as wire
-from grader.wire import Opaque, WireError, decode, encode, read_frame, write_frame
+import grader.runner.wire as wire
+from grader.runner.wire import Opaque, WireError, decode, encode, read_frame, write_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,7 +204,7 @@ def test_depth_counts_only_brackets_outside_strings():
 
 _FLOOD = """
 import json, os, resource, sys, threading, time
-from grader.wire import WireError, read_frame
+from grader.runner.wire import WireError, read_frame
 
 payload = b"[" + b"{}," * int(sys.argv[1]) + b"{}]"
 read_fd, write_fd = os.pipe()

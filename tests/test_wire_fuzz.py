@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import grader.wire as wire
-from grader.wire import WireError, decode, encode, read_frame
+import grader.runner.wire as wire
+from grader.runner.wire import WireError, decode, encode, read_frame
 
 # Deterministic, quick, and leaving no example database in the repository.
 FUZZ = settings(

@@ -1,0 +1,122 @@
+"""The checks: what each asks of a function, and how it judges the answer.
+
+A check names the probes it needs (by key) and judges the student's outcomes
+against the reference's outcomes of the same probes. It never runs code
+itself, so the same check works against a live or a recorded reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from grader.checks.compare import (
+    leaves,
+    name_outputs,
+    structure_mismatch,
+    value_mismatch,
+)
+from grader.checks.errors import describe_error
+from grader.course.inputs import FunctionInputs, Inputs
+from grader.course.specs import CheckSpec
+from grader.runner.probes import Outcome, Probe
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+
+
+class Check:
+    """A named check of one function; subclasses define `probes` and `judge_outcomes`."""
+
+    def __init__(self, spec: CheckSpec, inputs: FunctionInputs):
+        self.spec = spec
+        self.inputs = inputs
+        self.function = inputs.function
+        self.module = inputs.module
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    def probes(self) -> dict[str, Probe]:
+        raise NotImplementedError
+
+    def judge(self, expected: Mapping[str, Outcome], actual: Mapping[str, Outcome]) -> Verdict:
+        """Judges the outcomes; an exception in any of the student's probes fails the check."""
+        for key in self.probes():
+            error = actual[key].error
+            if error is not None:
+                return Verdict(False, describe_error(error, self.function.limits))
+        return self.judge_outcomes(expected, actual)
+
+    def judge_outcomes(
+        self, expected: Mapping[str, Outcome], actual: Mapping[str, Outcome]
+    ) -> Verdict:
+        raise NotImplementedError
+
+    @property
+    def cases(self) -> list[Inputs]:
+        """The inputs the check runs on: the hidden cases of a hidden check; otherwise the
+        cases, then the unseen ones where the grader has the reference (see inputs)."""
+        if self.spec.hidden:
+            return self.inputs.hidden_cases
+        return self.inputs.cases + self.inputs.unseen_cases
+
+    @property
+    def extreme(self) -> Inputs:
+        return self.inputs.extreme
+
+    def _call(self, kind: str, inputs: Inputs, **options: object) -> Probe:
+        """A probe on `inputs`. Where the function must run under jit anyway, its calls
+        and gradients on the cases run compiled (when it traces). Elsewhere they run op
+        by op: on the extreme inputs (a long sequence, say) and for a function that may
+        be a Python loop (a fit), so such a loop costs its steps and not a compilation
+        of every step."""
+        compiled = kind in ("call", "vjp") and inputs.label != "extreme" and self.function.must_jit
+        return Probe(
+            kind=kind,
+            args=inputs.args,
+            static=self.function.static_argnums,
+            compiled=compiled,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def _where(self, inputs: Inputs, index: int | None = None) -> str:
+        if index is None:
+            return f"on the inputs ({inputs.describe()})"
+        if inputs.unseen:
+            return f"an unseen case ({inputs.describe()})"
+        shown = [c for c in self.cases if not c.unseen]
+        hidden = "hidden " if self.spec.hidden else ""
+        return f"{hidden}case {index + 1} of {len(shown)} ({inputs.describe()})"
+
+    def _failed(self, inputs: Inputs, index: int | None, detail: str) -> Verdict:
+        """A failure on `inputs`. On a hidden or unseen case it names the check and the
+        sizes only: inputs, expected or received values would let an answer be
+        hard-coded."""
+        if inputs.secret:
+            return Verdict(
+                False,
+                f"{self._where(inputs, index)}: '{self.title}' fails there (what was given, "
+                "expected and received is not shown for cases kept from students)",
+            )
+        detail = name_outputs(detail, self.function.outputs)
+        return Verdict(False, f"{self._where(inputs, index)}: {detail}")
+
+    def _compare(
+        self, expected, actual, inputs: Inputs, index: int | None, path: str, lead: str = ""
+    ) -> Verdict | None:
+        """A failure where `actual` differs from `expected` in structure or beyond the
+        tolerance (`lead` goes before what differs); None where it does not."""
+        given = {
+            name: leaf
+            for arg, argument in zip(self.function.arg_names, inputs.args, strict=False)
+            for name, leaf in leaves(argument, arg)
+        }
+        mismatch = structure_mismatch(expected, actual, path) or value_mismatch(
+            expected, actual, self.function.tolerance, inputs.case, path, given=given
+        )
+        return self._failed(inputs, index, f"{lead}{mismatch}") if mismatch else None

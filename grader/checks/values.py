@@ -1,0 +1,167 @@
+"""Checks of a function's values and gradients against the reference's."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from grader.checks.base import Check, Verdict
+from grader.checks.compare import (
+    name_outputs,
+    nonfinite,
+    structure_mismatch,
+    value_mismatch,
+)
+from grader.course.inputs import Inputs
+from grader.course.specs import FunctionSpec, RandomArray
+from grader.runner.probes import Probe
+
+SHOWN_VALUES = 12  # of an extreme input written out in course.yml, in feedback
+
+
+class ShapeCheck(Check):
+    """The tree structure, shape and dtype of every output leaf, on every case."""
+
+    def probes(self) -> dict[str, Probe]:
+        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
+
+    def judge_outcomes(self, expected, actual):
+        for i, inputs in enumerate(self.cases):
+            key = f"call/{inputs.label}"
+            mismatch = structure_mismatch(expected[key].value, actual[key].value)
+            if mismatch:
+                return self._failed(inputs, i, mismatch)
+        return Verdict(True, "every output has the expected structure, shape and dtype")
+
+
+class ValuesCheck(Check):
+    """The outputs against the reference's, within the tolerance, on every case."""
+
+    def probes(self) -> dict[str, Probe]:
+        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
+
+    def judge_outcomes(self, expected, actual):
+        for i, inputs in enumerate(self.cases):
+            key = f"call/{inputs.label}"
+            verdict = self._compare(expected[key].value, actual[key].value, inputs, i, "output")
+            if verdict:
+                return verdict
+        return Verdict(True, f"the values match the reference on all {len(self.cases)} cases")
+
+
+class GradientsCheck(ValuesCheck):
+    """Reverse-mode gradients with respect to some arguments, against the reference's."""
+
+    @property
+    def wrt(self) -> tuple[int, ...]:
+        names = self.function.arg_names
+        return tuple(names.index(name) for name in self.spec.parameter)
+
+    def probes(self) -> dict[str, Probe]:
+        probes = {}
+        for c in self.cases:
+            seed = zlib.crc32(f"{self.module}.{self.function.name}/{c.label}/cotangent".encode())
+            probes[f"vjp/{c.label}"] = self._call("vjp", c, wrt=self.wrt, cotangent=seed)
+        return probes
+
+    def judge_outcomes(self, expected, actual):
+        for i, inputs in enumerate(self.cases):
+            key = f"vjp/{inputs.label}"
+            for position, e, a in zip(
+                self.wrt, expected[key].value, actual[key].value, strict=True
+            ):
+                name = self.function.shown_arg(self.function.arg_names[position])
+                path = f"the gradient with respect to {name}"
+                verdict = self._compare(e, a, inputs, i, path)
+                if verdict:
+                    return verdict
+        return Verdict(
+            True,
+            f"the gradients with respect to {', '.join(self.spec.parameter)} "
+            f"match the reference on all {len(self.cases)} cases",
+        )
+
+
+OVERFLOW = (
+    "Rewrite the formula so that nothing overflows or underflows: exp of a large number is "
+    "inf, exp of a very negative one is 0, and log(0) is -inf."
+)
+GRADIENT_OVERFLOW = (
+    "Some step of the formula overflows (inf) or divides inf by inf (nan) even where the "
+    "value itself is finite."
+)
+SATURATION = (
+    "Finite is not enough: where the ordinary cases pass, a formula that clips its inputs, "
+    "or loses precision at these magnitudes in float32 (1 - p rounding to 0, exp "
+    "overflowing), gives other values here."
+)
+
+
+class FiniteValuesCheck(Check):
+    """On the extreme inputs of course.yml: outputs finite wherever the reference's are, and
+    equal to its there, within the extreme block's tolerance (or the function's)."""
+
+    def probes(self) -> dict[str, Probe]:
+        return {"call/extreme": self._call("call", self.extreme)}
+
+    def judge_outcomes(self, expected, actual):
+        theirs, mine = expected["call/extreme"].value, actual["call/extreme"].value
+        failed = _on_extreme(self.function, self.extreme, theirs, mine, "output", OVERFLOW)
+        return failed or Verdict(True, "the outputs stay finite and right on extreme inputs")
+
+
+class FiniteGradientsCheck(GradientsCheck):
+    """Gradients on the extreme inputs, judged as FiniteValuesCheck judges outputs."""
+
+    def probes(self) -> dict[str, Probe]:
+        inputs = self.extreme
+        return {"vjp/extreme": self._call("vjp", inputs, wrt=self.wrt, cotangent="ones")}
+
+    def judge_outcomes(self, expected, actual):
+        theirs, mine = expected["vjp/extreme"].value, actual["vjp/extreme"].value
+        for position, e, a in zip(self.wrt, theirs, mine, strict=True):
+            name = self.function.shown_arg(self.function.arg_names[position])
+            path = f"the gradient with respect to {name}"
+            failed = _on_extreme(self.function, self.extreme, e, a, path, GRADIENT_OVERFLOW)
+            if failed:
+                return failed
+        return Verdict(True, "the gradients stay finite and right on extreme inputs")
+
+
+def _on_extreme(
+    function: FunctionSpec, inputs: Inputs, theirs: Any, mine: Any, path: str, overflow: str
+) -> Verdict | None:
+    """A failure where `mine` is not finite, or not the reference's, where `theirs` is
+    finite; None where it is."""
+    assert function.extreme is not None
+    tolerance = function.extreme.tolerance or function.tolerance
+    found = structure_mismatch(theirs, mine, path)
+    if not found and (found := nonfinite(mine, path, expected=theirs)):
+        found = f"{found}. {overflow}"
+    if not found:
+        found = value_mismatch(
+            theirs, mine, tolerance, inputs.case, path, where_finite=True, otherwise=SATURATION
+        )
+    if not found:
+        return None
+    where = f"on extreme inputs ({_show_args(function, inputs)})"
+    return Verdict(False, f"{where}: {name_outputs(found, function.outputs)}")
+
+
+def _show_args(function: FunctionSpec, inputs: Inputs) -> str:
+    """The extreme inputs as course.yml gives them: the sizes, the arguments it writes out
+    ('x = [-1000, ..., 1000]', at most SHOWN_VALUES of them) and how the drawn ones are
+    drawn ('log_B ~ normal(loc=-60, scale=5)')."""
+    assert function.extreme is not None
+    shown = [inputs.describe()] if inputs.case else []
+    for name, spec in function.extreme.args.items():
+        if isinstance(spec, RandomArray):
+            params = ", ".join(f"{k}={v:g}" for k, v in spec.params.items())
+            shown.append(f"{name} ~ {spec.dist}({params})")
+            continue
+        values = np.asarray(inputs.args[function.arg_names.index(name)]).ravel().tolist()
+        more = ", ..." if len(values) > SHOWN_VALUES else ""
+        shown.append(f"{name} = {values[:SHOWN_VALUES]}"[:-1] + f"{more}]")
+    return "; ".join(shown)

@@ -1,0 +1,1 @@
+"""The course: what `course.yml` says, read and validated (see README.md)."""

@@ -1,0 +1,346 @@
+"""The course's data model: what course.yml says, as frozen dataclasses."""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from grader.results import HUNDREDTHS, to_hundredths
+from grader.runner.programs import PRIMITIVE_OPS
+
+CHECK_KINDS = (
+    "shape",
+    "values",
+    "gradients",
+    "finite_values",
+    "finite_gradients",
+    "jit",
+    "contains",
+    "constant_size",
+    "objective",
+    "decreasing",
+    "permutation_match",
+    "predicate",
+)
+# Checks that take an argument in course.yml, and what it is.
+CHECK_PARAMETERS = {
+    "gradients": "a list of argument names",
+    "finite_gradients": "a list of argument names",
+    "contains": f"a loop or branch ({', '.join(PRIMITIVE_OPS)})",
+    "constant_size": "a size name",
+    "objective": "a mapping with `of` and `margin`",
+    "decreasing": "a mapping with `of`",
+    "permutation_match": "a mapping with `of`, `target` and `atol`",
+    "predicate": "a mapping with `of` and `title`",
+}
+# Checks of outcomes (a fit's quality) rather than of values against the reference's.
+OUTCOME_CHECKS = ("objective", "decreasing", "permutation_match", "predicate")
+# Checks that earn points whatever the values; every other one needs `values` to pass.
+# What a function must get right before its other checks earn points (shape apart): its
+# values, or for a function judged on outcomes (a fit), its objective. A constant or
+# input-independent answer fails the gate, so it earns the shape points at most.
+GATES = ("values", "objective")
+# Checks that may run on hidden cases: those judged on a function's cases.
+HIDDEN_CHECKS = ("shape", "values", "gradients", "jit", *OUTCOME_CHECKS)
+DISTRIBUTIONS = {
+    "normal": {"loc": 0.0, "scale": 1.0},
+    "uniform": {"low": 0.0, "high": 1.0},
+    "bernoulli": {"p": 0.5},
+    "integers": {"low": 0, "high": 10},
+}
+DTYPES = ("float32", "int32", "bool")
+MAX_SHAPE_POINTS_SHARE = 0.25
+# Weights of the checks where course.yml's `defaults.weights` does not set them.
+DEFAULT_WEIGHTS = {
+    "shape": 1.0,
+    "values": 4.0,
+    "gradients": 2.0,
+    "finite_values": 1.0,
+    "finite_gradients": 1.0,
+    "jit": 1.0,
+    "contains": 2.0,
+    "constant_size": 2.0,
+    "objective": 4.0,
+    "decreasing": 1.0,
+    "permutation_match": 3.0,
+    "predicate": 2.0,
+}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_s: float
+    import_time_s: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class RandomArray:
+    """An array drawn from a distribution; `shape` holds size names or ints."""
+
+    shape: tuple[str | int, ...]
+    dist: str
+    params: Mapping[str, float]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class FixedArray:
+    values: Any
+    dtype: str
+
+
+@dataclass(frozen=True)
+class CaseValue:
+    """A Python value taken from each case (a learning rate, a step count)."""
+
+    key: str
+    static: bool
+
+
+@dataclass(frozen=True)
+class SampledArray:
+    """An array made by a lambda of course.yml, `lambda key, SIZE, ...: ...`, run in the
+    grading process with the reference module's names (a sampler of synthetic data)."""
+
+    expression: str
+    sizes: tuple[str, ...]
+    dtype: str
+
+
+ArgSpec = (
+    RandomArray
+    | FixedArray
+    | CaseValue
+    | SampledArray
+    | Mapping[str, "ArgSpec"]
+    | tuple["ArgSpec", ...]
+)
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """The parameters of an outcome check: `of` maps (outputs, *args) to what is judged."""
+
+    title: str
+    of: str
+    margin: float = 0.0
+    target: Any = None
+    atol: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    kind: str
+    weight: float
+    parameter: Any = None
+    hidden: bool = False  # run on the hidden cases, whose seed a student copy lacks
+
+    @property
+    def title(self) -> str:
+        """The check's name in reports, e.g. 'finite gradients', 'values (hidden)'."""
+        return f"{self._title} (hidden)" if self.hidden else self._title
+
+    @property
+    def _title(self) -> str:
+        if isinstance(self.parameter, OutcomeSpec):
+            return self.parameter.title
+        if self.kind == "shape":
+            return "shape and dtype"
+        if self.kind == "contains":
+            return f"uses {self.parameter}"
+        if self.kind == "constant_size":
+            return f"does not grow with {self.parameter}"
+        return self.kind.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class ExtremeInputs:
+    """The `extreme` block: one case whose inputs stress the formula (huge logits, a long
+    sequence), with some arguments written out.
+
+    Attributes:
+      case: the sizes.
+      args: the arguments written out; the others are drawn as in every case.
+      tolerance: the comparison's, where extreme magnitudes need their own (course.yml
+        says why); None for the function's.
+    """
+
+    case: Mapping[str, Any]
+    args: Mapping[str, ArgSpec]
+    tolerance: Tolerance | None = None
+
+
+@lru_cache(maxsize=256)
+def _shown_arg(function: str, harness: str | None, name: str) -> str:
+    if harness is None:
+        return name
+    try:
+        tree = ast.parse(harness, mode="eval")
+    except SyntaxError:
+        return name
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name):
+            if call.func.id != function:
+                continue
+            for argument in call.args:
+                named = {n.id for n in ast.walk(argument) if isinstance(n, ast.Name)}
+                if name in named and not isinstance(argument, ast.Name):
+                    return f"{name} (your function gets {ast.unparse(argument)})"
+    return name
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    points: float
+    args: Mapping[str, ArgSpec]
+    cases: tuple[Mapping[str, Any], ...]
+    checks: tuple[CheckSpec, ...]
+    tolerance: Tolerance
+    limits: Limits
+    seed: int
+    extreme: ExtremeInputs | None = None
+    harness: str | None = None
+    hidden_cases: tuple[Mapping[str, Any], ...] = ()
+    hidden_seed: int | None = None
+    outputs: tuple[str, ...] = ()  # the exercise's names for a tuple's items, for feedback
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(self.args)
+
+    def shown_arg(self, name: str) -> str:
+        """An argument as the student can find it: a harness's own argument with what the
+        harness passes for it ('pi_logits (your function gets
+        jax.nn.log_softmax(pi_logits))')."""
+        return _shown_arg(self.name, self.harness, name)
+
+    @property
+    def static_argnums(self) -> tuple[int, ...]:
+        return tuple(
+            i
+            for i, spec in enumerate(self.args.values())
+            if isinstance(spec, CaseValue) and spec.static
+        )
+
+    @property
+    def must_jit(self) -> bool:
+        """Whether the checks ask for the function to run under `jax.jit`."""
+        return any(check.kind == "jit" for check in self.checks)
+
+    @property
+    def gate(self) -> str | None:
+        """The kind of check (values, else objective) that the others wait for."""
+        kinds = {c.kind for c in self.checks}
+        return next((kind for kind in GATES if kind in kinds), None)
+
+    def gated(self, check: CheckSpec) -> bool:
+        """Whether `check` earns points only once the gate's (visible) checks pass."""
+        return self.gate is not None and check.kind not in ("shape", self.gate)
+
+    def check_points(self, check: CheckSpec) -> float:
+        """The points of one of the function's checks: its share of `points` by weight, in
+        whole hundredths, so that the checks' points add up to `points` exactly."""
+        return self._check_hundredths[check.title] / HUNDREDTHS
+
+    @cached_property
+    def _check_hundredths(self) -> dict[str, int]:
+        # By title, which the manifest keeps unique within a function.
+        shares = largest_remainder(to_hundredths(self.points), [c.weight for c in self.checks])
+        return dict(zip((c.title for c in self.checks), shares, strict=True))
+
+
+def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
+    """`total` units split in proportion to `weights` so that the shares add up to `total`:
+    each share rounded down, then one more unit to each of the largest remainders, the
+    earlier of equal ones first. In exact fractions, so that no float rounding decides."""
+    exact = [Fraction(total) * Fraction(w) / sum(map(Fraction, weights)) for w in weights]
+    shares = [math.floor(share) for share in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (shares[i] - exact[i], i))
+    for i in by_remainder[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    title: str
+    functions: tuple[FunctionSpec, ...]
+    limits: Limits
+
+    def function(self, name: str) -> FunctionSpec:
+        for function in self.functions:
+            if function.name == name:
+                return function
+        raise KeyError(name)
+
+    @property
+    def points(self) -> float:
+        return sum(f.points for f in self.functions)
+
+
+Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
+VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
+
+
+@dataclass(frozen=True)
+class GradescopeSettings:
+    """How results.json shows a submission's results on Gradescope.
+
+    Attributes:
+      hidden_checks: when students see the hidden checks' results (default: after the
+        due date, so that a hidden check cannot be probed submission by submission).
+      results: when students see any result at all; None leaves it to Gradescope.
+    """
+
+    hidden_checks: Visibility = "after_due_date"
+    results: Visibility | None = None
+
+
+@dataclass(frozen=True)
+class Course:
+    path: Path
+    title: str
+    seed: int
+    solutions_dir: Path
+    exercises_dir: Path
+    modules: tuple[ModuleSpec, ...] = field(default_factory=tuple)
+    recorded_file: Path | None = None  # a student copy's recorded reference (no solutions)
+    max_file_kb: int = 1024  # the largest submitted file the grader reads (grader.runner.intake)
+    gradescope: GradescopeSettings = field(default_factory=GradescopeSettings)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_kb * 1024
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def points(self) -> float:
+        return sum(m.points for m in self.modules)
+
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.modules)
+
+    def module(self, name: str) -> ModuleSpec:
+        for module in self.modules:
+            if module.name == name:
+                return module
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""What grading shows: the terminal report, results.json, the first failure explained."""

@@ -1,0 +1,1 @@
+"""Where the expected outcomes come from: the interface, the live solutions, a recording."""

@@ -1,0 +1,44 @@
+"""Where the expected outputs come from.
+
+The engine asks a `Reference` for the outcomes of probes and never touches the
+reference code itself, so a student's copy of the course serves recorded
+outcomes where there is no `solutions/` folder (grader.reference.recorded). `LiveReference` runs
+the reference solutions, loaded by path, in the grading process (trusted code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from grader.errors import UsageError
+from grader.runner.probes import Outcome, Probe
+
+
+class CourseError(UsageError):
+    """The course itself is broken: a reference that is missing or fails."""
+
+
+class Reference(Protocol):
+    def outcomes(
+        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
+    ) -> dict[str, Outcome]:
+        """The expected outcome of each probe (run in `harness`, if any), by the probe's key."""
+        ...
+
+    def namespace(self, module: str) -> dict[str, Any]:
+        """The names that course.yml's lambdas (samplers, outcome checks) run with."""
+        ...
+
+    def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
+        """Recorded arguments by case label; None where course.yml's specs draw them."""
+        ...
+
+    def private_paths(self) -> list[Path]:
+        """Folders a submission's process must not see (the reference, its cache)."""
+        ...
+
+    def solution_file(self, module: str) -> Path | None:
+        """The reference solution's file, where this reference has the code (not a copy)."""
+        ...

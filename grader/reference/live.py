@@ -1,0 +1,88 @@
+"""The live reference: the solutions, run in the grading process (trusted code)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from grader.reference.base import CourseError
+from grader.runner.cache import REFERENCE, cache_dir, enable_in_this_process
+from grader.runner.probes import Outcome, Probe, ProbeRunner, resolve_target
+from grader.runner.programs import facts
+
+
+class LiveReference:
+    """Runs the reference solutions in this process, remembering every outcome."""
+
+    def __init__(self, solutions_dir: Path):
+        self.cache = cache_dir(REFERENCE)
+        enable_in_this_process(self.cache)
+        self.solutions_dir = Path(solutions_dir)
+        self._modules: dict[str, ModuleType] = {}
+        self._cache: dict[tuple[str, str, str], Outcome] = {}
+
+    def outcomes(
+        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
+    ) -> dict[str, Outcome]:
+        try:
+            reference = resolve_target(vars(self._module(module)), function, harness)
+        except LookupError:
+            raise CourseError(
+                f"{self.solutions_dir / (module + '.py')} has no function "
+                f"{function!r}, which course.yml lists"
+            ) from None
+        runner = ProbeRunner(reference)
+        results = {}
+        for key, probe in probes.items():
+            cache_key = (module, function, key)
+            if cache_key not in self._cache:
+                try:
+                    if probe.kind == "export":  # trusted: its facts without a round trip
+                        value = facts(runner.exported(probe), probe.args, probe.static)
+                    else:
+                        value = runner.run(probe)
+                    self._cache[cache_key] = Outcome(value=value)
+                except Exception as error:
+                    raise CourseError(
+                        f"the reference {module}.{function} failed on probe "
+                        f"{key}: {type(error).__name__}: {error}"
+                    ) from error
+            results[key] = self._cache[cache_key]
+        return results
+
+    def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
+        return None
+
+    def namespace(self, module: str) -> dict[str, Any]:
+        return {"jax": jax, "jnp": jnp, "np": np, **vars(self._module(module))}
+
+    def private_paths(self) -> list[Path]:
+        """The course folder around solutions/ (course.yml too), the git work tree that
+        holds it (its .git has the solutions' history), and the cache."""
+        course = self.solutions_dir.resolve().parent
+        repository = next((p for p in (course, *course.parents) if (p / ".git").exists()), None)
+        folders = [course] if repository is None else [course, repository]
+        return folders + ([self.cache] if self.cache is not None else [])
+
+    def solution_file(self, module: str) -> Path | None:
+        return self.solutions_dir / f"{module}.py"
+
+    def _module(self, name: str) -> ModuleType:
+        if name not in self._modules:
+            path = self.solutions_dir / f"{name}.py"
+            if not path.is_file():
+                raise CourseError(f"no reference solution {path} for module {name!r}")
+            spec = importlib.util.spec_from_file_location(f"_difflearn_reference_{name}", path)
+            if spec is None or spec.loader is None:
+                raise CourseError(f"cannot load the reference solution {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[name] = module
+        return self._modules[name]
