@@ -27,6 +27,7 @@ from grader.inputs import FunctionInputs, Inputs
 from grader.manifest import CheckSpec, FunctionSpec, Limits, RandomArray
 from grader.probes import ErrorInfo, Outcome, Probe
 from grader.programs import PRIMITIVE_OPS
+from grader.results import Cause
 
 NOT_IMPLEMENTED = "not implemented yet"
 SHOWN_VALUES = 12  # of an extreme input written out in course.yml, in feedback
@@ -58,6 +59,13 @@ TRACER_ERRORS = {
 class Verdict:
     passed: bool
     message: str
+    cause: Cause | None = None  # a failure the check could not judge (grader.results)
+
+
+def error_cause(error: ErrorInfo) -> Cause | None:
+    """What an exception from the student's code says of the answer: a stub's is no answer
+    yet; any other is the answer's own failure, judged like a wrong value."""
+    return "not_implemented" if error.is_a("NotImplementedError") else None
 
 
 def describe_error(error: ErrorInfo, limits: Limits) -> str:
@@ -68,7 +76,7 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
         return f"the program that jax.jit compiles was not run: {error.message}"
     if error.is_a("ProgramFailed"):
         return f"the program that jax.jit compiles failed when the grader ran it: {error.message}"
-    if error.is_a("NotImplementedError"):
+    if error_cause(error) == "not_implemented":
         return NOT_IMPLEMENTED
     where = error.where
     cause = next((why for name, why in TRACER_ERRORS.items() if error.is_a(name)), None)
@@ -117,7 +125,9 @@ class Check:
         for key in self.probes():
             error = actual[key].error
             if error is not None:
-                return Verdict(False, describe_error(error, self.function.limits))
+                return Verdict(
+                    False, describe_error(error, self.function.limits), error_cause(error)
+                )
         return self.judge_outcomes(expected, actual)
 
     def judge_outcomes(
