@@ -234,12 +234,14 @@ def write_json(result: GradeResult, path: Path, settings: GradescopeSettings | N
     atomic_write(Path(path), json.dumps(data, indent=2) + "\n")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Writes a text file through a temporary file and a rename, never half-written."""
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Writes a file (text as UTF-8) through a temporary file and a rename, never
+    half-written."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
