@@ -57,11 +57,7 @@ def find_submissions(
     """The course modules at `path` (grader.intake): a folder of `<module>.py` or
     `<module>.ipynb` files (or of `<module>/<module>.ipynb`, as nbgrader collects them),
     or one such file. Modules refused by the intake are in `refused`, with the reason."""
-    for name in modules or ():
-        if name not in course.module_names:
-            raise UsageError(
-                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
-            )
+    wanted = selected_modules(course, modules)
     expected = ", ".join(m + ".py" for m in course.module_names)
     if not path.exists() and not path.is_symlink():
         raise UsageError(f"no such file or folder: {path}")
@@ -72,7 +68,6 @@ def find_submissions(
         )
     if not path.is_dir() and modules and path.stem not in modules:
         raise UsageError(f"{path} is not the module asked for with --module")
-    wanted = [m for m in course.module_names if not modules or m in modules]
     found = read_submission(path, wanted, course.max_file_bytes)
     for name in modules or ():
         if name not in found.names:
@@ -80,6 +75,16 @@ def find_submissions(
     if not found.names:
         raise UsageError(f"no module of the course in {path} (expected one of: {expected})")
     return found
+
+
+def selected_modules(course: Course, modules: Sequence[str] | None) -> list[str]:
+    """The modules asked for (as with --module), in course order; by default all of them."""
+    for name in modules or ():
+        if name not in course.module_names:
+            raise UsageError(
+                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
+            )
+    return [m for m in course.module_names if not modules or m in modules]
 
 
 def grade(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from grader.errors import UsageError
+from grader.errors import UsageError, check_target
 from grader.manifest import Course
 from grader.release import grader_files
 
@@ -60,10 +60,7 @@ PACKAGE_FILES = ("pyproject.toml", "README.md")
 
 def build_bundle(course: Course, to: Path, force: bool = False) -> list[str]:
     """Writes the autograder zip; returns the names it holds."""
-    if to.exists() and not force:
-        raise UsageError(f"{to} exists; pass --force to overwrite it")
-    if not to.parent.resolve().is_dir():
-        raise UsageError(f"cannot write {to}: no folder {to.parent}")
+    check_target(to, force)
     root = course.root
     entries: dict[str, Path | str] = {"setup.sh": SETUP, "run_autograder": RUN}
     for name in PACKAGE_FILES:
