@@ -228,3 +228,12 @@ def test_grading_records_why_a_check_failed_unjudged(grade_toy):
         "batched_dot": {"crash"},
         "double": {"not_implemented"},
     }
+
+
+def test_a_check_that_met_a_stub_is_no_mistake_in_a_function_judged(tmp_path, toy_course):
+    save(tmp_path, "ada", double((False, True)))
+    stub = check("double", "values", False, "not_implemented")  # a branch not written yet
+    save(tmp_path, "bob", [stub, check("double", "gradients", False)])
+    most_failed = summarize(toy_course, tmp_path).split("## Most failed checks")[1]
+    assert "- toy.double: values: 1 of 2 judged" in most_failed
+    assert "- toy.double: gradients: 1 of 2 judged" in most_failed
