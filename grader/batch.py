@@ -10,12 +10,9 @@ same submission files is not graded again. At the end, `grades.csv` and
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import multiprocessing
 import stat
-import statistics
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,12 +24,24 @@ from typing import Any
 from grader import __version__
 from grader.course.specs import Course
 from grader.errors import UsageError
-from grader.output.report import atomic_write, gradescope_results, markdown_text
-from grader.results import format_points, round_points, sum_points
+from grader.output.exports import (
+    PICTURES,
+    StudentResults,
+    canvas_csv,
+    class_stats,
+    feedback_markdown,
+    grades_csv,
+    read_results,
+    summary_markdown,
+)
+from grader.output.plots import pictures
+from grader.output.report import atomic_write, gradescope_results
+from grader.results import round_points
 from grader.runner.cache import course_version
 from grader.runner.intake import read_submission
 
 RESULTS = "results.json"
+FEEDBACK = "feedback.md"
 STUDENTS = "students"
 
 
@@ -251,8 +260,8 @@ def _grade_student(folder: str) -> dict[str, Any]:
             _worker["modules"],
             hidden=_worker["private"],
         )
-    except UsageError as error:
-        return _failure(str(error))
+    except UsageError as error:  # no module of the course in the folder
+        return _failure(str(error), nothing_to_grade=True)
     data = gradescope_results(result, _worker["course"].gradescope)
     data["difflearn"] = {
         "modules": {m.name: [m.score, m.max_score] for m in result.modules},
@@ -262,8 +271,9 @@ def _grade_student(folder: str) -> dict[str, Any]:
     return data
 
 
-def _failure(message: str) -> dict[str, Any]:
-    return {"score": 0.0, "output": message, "tests": [], "difflearn": {"failed": True}}
+def _failure(message: str, nothing_to_grade: bool = False) -> dict[str, Any]:
+    meta = {"failed": True, "nothing_to_grade": nothing_to_grade}
+    return {"score": 0.0, "output": message, "tests": [], "difflearn": meta}
 
 
 def _save(out: Path, student: Path, data: dict[str, Any], stamp: dict[str, str]) -> StudentResult:
@@ -299,56 +309,50 @@ def saved_results(out: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             continue
 
 
-def write_grades(course: Course, out: Path) -> Path:
+def class_results(
+    course: Course, out: Path, modules: Sequence[str] | None = None
+) -> list[StudentResults]:
+    """Every student's saved results in `out`, read back for `modules` (default: all)."""
+    names = list(modules or course.module_names)
+    return [read_results(course, student, data, names) for student, data in saved_results(out)]
+
+
+def write_feedback(course: Course, out: Path, modules: Sequence[str] | None = None) -> list[Path]:
+    """feedback.md beside each student's results.json: what their report says."""
+    names = list(modules or course.module_names)
+    written = []
+    for student in class_results(course, out, names):
+        path = out / STUDENTS / student.student / FEEDBACK
+        atomic_write(path, feedback_markdown(student, names))
+        written.append(path)
+    return written
+
+
+def write_grades(course: Course, out: Path, modules: Sequence[str] | None = None) -> Path:
     """grades.csv: a row per student, a column per module, and the total."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["student", *course.module_names, "total"])
-    for student, data in saved_results(out):
-        modules = data.get("difflearn", {}).get("modules", {})
-        row = [format_points(modules.get(m, [0.0])[0]) for m in course.module_names]
-        writer.writerow([student, *row, format_points(data.get("score", 0.0))])
+    names = list(modules or course.module_names)
     path = out / "grades.csv"
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, grades_csv(course, class_results(course, out, names), names))
     return path
 
 
-def summarize(out: Path, top: int = 10) -> str:
-    """summary.md: per function, the mean and spread of the scores; the most failed checks."""
-    fractions: dict[str, list[float]] = {}
-    points: dict[str, list[float]] = {}
-    failures: Counter[str] = Counter()
-    students = 0
-    for _, data in saved_results(out):
-        students += 1
-        per_function: dict[str, list[dict[str, Any]]] = {}
-        for test in data.get("tests", []):
-            per_function.setdefault(test["name"].split(":")[0], []).append(test)
-            if test["status"] != "passed":
-                failures[test["name"]] += 1
-        for function, tests in per_function.items():
-            score = sum_points(t["score"] for t in tests)
-            max_score = sum_points(t["max_score"] for t in tests)
-            fractions.setdefault(function, []).append(score / max_score if max_score else 0.0)
-            points.setdefault(function, []).append(score)
-    lines = [
-        f"# Batch summary: {students} students",
-        "",
-        "| function | mean points | mean | quartiles (of full marks) | full marks |",
-        "|---|---:|---:|---|---:|",
-    ]
-    for function in sorted(fractions):
-        values = sorted(fractions[function])
-        quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
-        full = sum(v >= 1 - 1e-9 for v in values)
-        lines.append(
-            f"| {markdown_text(function)} | {format_points(statistics.mean(points[function]))} | "
-            f"{100 * statistics.mean(values):.0f}% | "
-            f"{' / '.join(f'{100 * q:.0f}%' for q in quartiles)} | {full}/{len(values)} |"
-        )
-    lines += ["", "Most failed checks (what to explain again in class):", ""]
-    for name, count in failures.most_common(top):
-        lines.append(f"- {markdown_text(name)}: {count} of {students} students")
-    text = "\n".join(lines) + "\n"
+def write_canvas(course: Course, out: Path, to: Path, modules: Sequence[str] | None = None) -> Path:
+    """The Canvas gradebook CSV (grader.exports.canvas_csv) of the class in `out`, to `to`."""
+    names = list(modules or course.module_names)
+    atomic_write(to, canvas_csv(course, class_results(course, out, names), names))
+    return to
+
+
+def summarize(course: Course, out: Path, modules: Sequence[str] | None = None) -> str:
+    """summary.md, and the pictures it shows beside it (grader.plots); returns its text."""
+    names = list(modules or course.module_names)
+    stats = class_stats(course, class_results(course, out, names), names)
+    drawn = pictures(stats)
+    for kind, name in PICTURES.items():
+        if kind in drawn:
+            atomic_write(out / name, drawn[kind])
+        else:  # a picture of an earlier run that this one has nothing to draw in
+            (out / name).unlink(missing_ok=True)
+    text = summary_markdown(stats, {kind: PICTURES[kind] for kind in drawn})
     atomic_write(out / "summary.md", text)
     return text

@@ -28,17 +28,20 @@ from grader.batch import (
     plan,
     run_batch,
     summarize,
+    write_canvas,
+    write_feedback,
     write_grades,
 )
 from grader.course.schema import load_course
 from grader.course.specs import Course
-from grader.engine import Observation, find_submissions, grade
-from grader.errors import UsageError
+from grader.engine import Observation, find_submissions, grade, selected_modules
+from grader.errors import UsageError, check_target
 from grader.output.explain import explain
 from grader.output.report import plain, print_report, printable, write_json
 from grader.reference.base import Reference
 from grader.reference.recorded import reference_for
 from grader.results import format_points
+from grader.shards import merge, parse_shard, shard_students
 from grader.ship import generated as generated_files
 from grader.ship.gradebook import autograde, open_nbgrader_course
 from grader.ship.gradescope import build_bundle
@@ -117,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade every student folder in SUBMISSIONS_DIR in parallel workers. "
         "Results go to OUT/students/<student>/results.json as each finishes; a second "
         "run grades only what is new or changed: a student's files, or course.yml, the "
-        "reference or the grader. Writes OUT/grades.csv and OUT/summary.md.",
+        "reference or the grader. Writes OUT/students/<student>/feedback.md, "
+        "OUT/grades.csv and OUT/summary.md with its pictures.",
     )
     batch_parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
     _add_workers(batch_parser)
@@ -140,8 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="grade this student again (repeatable)",
     )
-    _add_course_option(batch_parser)
-    batch_parser.set_defaults(handler=run_grade_batch)
+    batch_parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="grade only the I-th of N slices of the class (I from 0: JOB_COMPLETION_INDEX, "
+        "SLURM_ARRAY_TASK_ID), and write their results only; then `difflearn merge`",
+    )
+    _add_class_outputs(batch_parser, run_grade_batch)
+
+    merge_parser = commands.add_parser(
+        "merge",
+        help="merge the results of grade-batch --shard runs, and write the class's outputs",
+        description="Copy the students' results of the OUT folders (grade-batch --shard "
+        "runs) into DIR/students, then write DIR/grades.csv, DIR/summary.md with its "
+        "pictures and each student's feedback.md: the same files as one grade-batch run.",
+    )
+    merge_parser.add_argument("outs", nargs="+", type=Path, metavar="OUT")
+    merge_parser.add_argument(
+        "--to", type=Path, required=True, metavar="DIR", help="where the merged class goes"
+    )
+    _add_class_outputs(merge_parser, run_merge)
 
     gradescope_parser = commands.add_parser(
         "gradescope",
@@ -226,6 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_class_outputs(parser: argparse.ArgumentParser, handler: Callable[..., int]) -> None:
+    """The end of a command that writes a class's outputs: which modules, a Canvas CSV."""
+    parser.add_argument(
+        "--module",
+        "-m",
+        action="append",
+        metavar="NAME",
+        help="grade (or report) only this module (repeatable); default: every module",
+    )
+    parser.add_argument(
+        "--canvas-csv",
+        type=Path,
+        metavar="FILE",
+        help="also write a gradebook CSV for Canvas's import to FILE: one assignment, named "
+        "after the module when one is graded, else the course; students by SIS Login ID",
+    )
+    _add_force_and_course(parser, "overwrite the --canvas-csv FILE if it exists", handler)
+
+
 def _add_force_and_course(
     parser: argparse.ArgumentParser, force_help: str, handler: Callable[..., int]
 ) -> None:
@@ -292,8 +333,8 @@ def run_grade(args: argparse.Namespace) -> int:
     path = args.path if args.path is not None else course.exercises_dir
     explained = _explained(course, args.explain) if args.explain is not None else None
     submissions = find_submissions(course, path, [explained[0]] if explained else args.module)
-    if args.json is not None and not args.json.parent.resolve().is_dir():
-        raise UsageError(f"cannot write {args.json}: no folder {args.json.parent}")
+    if args.json is not None:
+        check_target(args.json, force=True)  # results.json is rewritten at every grade
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
@@ -381,14 +422,20 @@ def _check_workers(workers: int) -> None:
 def run_grade_batch(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     _check_workers(args.workers)
-    students = find_students(args.submissions)
+    modules = selected_modules(course, args.module)
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    if args.canvas_csv is not None:  # before grading, not after an hour of it
+        check_target(args.canvas_csv, args.force)
+    everyone = find_students(args.submissions)
+    students = everyone if shard is None else shard_students(everyone, shard)
     console = Console(highlight=False)
-    by_name = {s.name: s for s in students}
+    by_name = {s.name: s for s in everyone}
     unknown = [name for name in args.student if name not in by_name]
     if unknown:
         raise UsageError(f"no student folder {', '.join(unknown)} in {args.submissions}")
-    regrade = students if args.regrade else [by_name[name] for name in args.student]
-    planned = plan(course, args.out, students, regrade=regrade)
+    asked = [by_name[name] for name in args.student]
+    regrade = students if args.regrade else [s for s in asked if s in students]
+    planned = plan(course, args.out, students, modules, regrade=regrade)
     done_before = len(students) - len(planned.pending)
     if done_before:
         console.print(
@@ -398,10 +445,51 @@ def run_grade_batch(args: argparse.Namespace) -> int:
             )
         )
     with _class_progress(console, len(planned.pending)) as progress:
-        run_batch(course, args.submissions, args.out, args.workers, progress, planned=planned)
-    grades = write_grades(course, args.out)
-    console.print(plain(summarize(args.out)))
-    console.print(plain(f"wrote {grades} and {args.out / 'summary.md'}"))
+        run_batch(
+            course,
+            args.submissions,
+            args.out,
+            args.workers,
+            progress,
+            students=students,
+            modules=modules,
+            planned=planned,
+        )
+    if shard is not None:
+        write_feedback(course, args.out, modules)
+        console.print(
+            plain(
+                f"graded shard {shard} ({len(students)} of {len(everyone)} students) "
+                f"into {args.out}; once every shard is done: difflearn merge OUT... --to DIR"
+            )
+        )
+        return 0
+    return _write_class(console, course, args.out, modules, args.canvas_csv)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    course = find_course(args.course)
+    modules = selected_modules(course, args.module)
+    if args.canvas_csv is not None:
+        check_target(args.canvas_csv, args.force)
+    names = merge(args.outs, args.to, force=args.force)
+    console = Console(highlight=False)
+    console.print(plain(f"merged the results of {len(names)} students into {args.to}"))
+    return _write_class(console, course, args.to, modules, args.canvas_csv)
+
+
+def _write_class(
+    console: Console, course: Course, out: Path, modules: list[str], canvas: Path | None
+) -> int:
+    """The class's outputs from the results in `out`: feedback, grades, a Canvas CSV if
+    asked for, and the summary, which is also shown."""
+    write_feedback(course, out, modules)
+    written = [write_grades(course, out, modules)]
+    if canvas is not None:
+        written.append(write_canvas(course, out, canvas, modules))
+    console.print(plain(summarize(course, out, modules)))
+    written.append(out / "summary.md")
+    console.print(plain(f"wrote {', '.join(map(str, written))} and each student's feedback.md"))
     return 0
 
 

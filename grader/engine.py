@@ -59,11 +59,7 @@ def find_submissions(
     """The course modules at `path` (grader.runner.intake): a folder of `<module>.py` or
     `<module>.ipynb` files (or of `<module>/<module>.ipynb`, as nbgrader collects them),
     or one such file. Modules refused by the intake are in `refused`, with the reason."""
-    for name in modules or ():
-        if name not in course.module_names:
-            raise UsageError(
-                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
-            )
+    wanted = selected_modules(course, modules)
     expected = ", ".join(m + ".py" for m in course.module_names)
     if not path.exists() and not path.is_symlink():
         raise UsageError(f"no such file or folder: {path}")
@@ -74,7 +70,6 @@ def find_submissions(
         )
     if not path.is_dir() and modules and path.stem not in modules:
         raise UsageError(f"{path} is not the module asked for with --module")
-    wanted = [m for m in course.module_names if not modules or m in modules]
     found = read_submission(path, wanted, course.max_file_bytes)
     for name in modules or ():
         if name not in found.names:
@@ -82,6 +77,16 @@ def find_submissions(
     if not found.names:
         raise UsageError(f"no module of the course in {path} (expected one of: {expected})")
     return found
+
+
+def selected_modules(course: Course, modules: Sequence[str] | None) -> list[str]:
+    """The modules asked for (as with --module), in course order; by default all of them."""
+    for name in modules or ():
+        if name not in course.module_names:
+            raise UsageError(
+                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
+            )
+    return [m for m in course.module_names if not modules or m in modules]
 
 
 def grade(
@@ -216,7 +221,7 @@ def _grade_module(
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     outputs: dict[str, str] = {}
-    module_failure = f"not graded: {refused}" if refused else None
+    module_failure = Verdict(False, f"not graded: {refused}", "not_imported") if refused else None
     namespace = reference.namespace(module.name)
     for function in selected:
         try:
@@ -225,7 +230,7 @@ def _grade_module(
             if module_failure is None and not process.loaded(module.name):
                 module_failure = _load(process, module)
             if module_failure is not None:
-                verdicts = [Verdict(False, module_failure)] * len(checks)
+                verdicts = [module_failure] * len(checks)
             else:
                 verdicts = _run_function(
                     process, module, function, checks, reference, verifier, observe
@@ -291,19 +296,22 @@ def _grader_failed(
             max_score=function.check_points(spec),
             passed=False,
             message=message,
+            cause="grader",
         )
         for spec in function.checks
     ]
 
 
-def _load(process: SubmissionProcess, module: ModuleSpec) -> str | None:
-    """Imports the module in the submission's process; why every function fails if it cannot."""
+def _load(process: SubmissionProcess, module: ModuleSpec) -> Verdict | None:
+    """Imports the module in the submission's process; the verdict on every function if it
+    cannot."""
     limits = module.limits
     outcome = process.load(module.name, limits.import_time_s, limits.memory_mb)
+    failed = "the module could not be imported"
     if isinstance(outcome, ImportFailure):
-        return f"the module could not be imported: {outcome.error.summary}"
+        return Verdict(False, f"{failed}: {outcome.error.summary}", "not_imported")
     if isinstance(outcome, Failure):
-        return f"the module could not be imported: {outcome.message}"
+        return Verdict(False, f"{failed}: {outcome.message}", outcome.kind)
     return None
 
 
@@ -323,12 +331,11 @@ def _run_function(
     expected = reference.outcomes(module.name, function.name, probes, function.harness)
     reply = process.receive(function.limits.time_s)
     if isinstance(reply, Failure):
-        return [Verdict(False, reply.message)] * len(checks)
+        return [Verdict(False, reply.message, reply.kind)] * len(checks)
     if len(reply) != len(probes):
         process.stop()
-        return [Verdict(False, "the submission's process returned a malformed result")] * len(
-            checks
-        )
+        malformed = "the submission's process returned a malformed result"
+        return [Verdict(False, malformed, "crash")] * len(checks)
     actual: dict[str, Outcome] = dict(zip(probes, reply, strict=True))
     # The programs the function exported are read and run by the verifier: what the
     # structural checks judge comes from there, never from the submission's word.
@@ -381,6 +388,7 @@ def _score(
                 passed=passed,
                 message=message,
                 hidden=check.spec.hidden,
+                cause=verdict.cause,
             )
         )
     return results

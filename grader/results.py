@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from grader.runner.sandbox import Sandbox
+
+# Why a check failed without its answer being judged, where it was not: the function is a
+# stub (NotImplementedError), its process crashed or ran out of time, its module could
+# not be imported or its file was refused, or the grader failed. A class summary counts
+# these apart from the mistakes that the checks judged (grader.exports).
+Cause = Literal["not_implemented", "crash", "timeout", "not_imported", "grader"]
 
 HUNDREDTHS = 100  # the unit of points: a score has at most two decimals
 MAX_MESSAGE_CHARS = 4000  # feedback quotes a submission's output: a bound for every report
@@ -56,6 +63,7 @@ class CheckResult:
     passed: bool
     message: str  # feedback, which may quote the submission: never read it as markup
     hidden: bool = False  # a hidden check: results.json may keep it from students for now
+    cause: Cause | None = None  # why it failed unjudged; None for a judged answer
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", cut_message(self.message))

@@ -76,6 +76,9 @@ def test_a_single_module_file_can_be_graded(tmp_path):
         (["grade", "--course", "missing.yml"], "cannot read the course manifest"),
         (["grade", "--explain", "bce"], "expected MODULE.FUNCTION"),
         (["grade", "--explain", "bce.softmax"], "bce has no graded function 'softmax'"),
+        (["grade-batch", "tests", "--module", "nosuch"], "unknown module 'nosuch'"),
+        (["grade-batch", "tests", "--canvas-csv", "/no/such/dir/c.csv"], "cannot write"),
+        (["merge", "no/such/out", "--to", "merged"], "no students/ in no/such/out"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args, message):

@@ -10,15 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from grader.checks.compare import (
-    leaves,
-    name_outputs,
-    structure_mismatch,
-    value_mismatch,
-)
-from grader.checks.errors import describe_error
+from grader.checks.compare import leaves, name_outputs, structure_mismatch, value_mismatch
+from grader.checks.errors import describe_error, error_cause
 from grader.course.inputs import FunctionInputs, Inputs
 from grader.course.specs import CheckSpec
+from grader.results import Cause
 from grader.runner.probes import Outcome, Probe
 
 
@@ -26,6 +22,7 @@ from grader.runner.probes import Outcome, Probe
 class Verdict:
     passed: bool
     message: str
+    cause: Cause | None = None  # a failure the check could not judge (grader.results)
 
 
 class Check:
@@ -49,7 +46,9 @@ class Check:
         for key in self.probes():
             error = actual[key].error
             if error is not None:
-                return Verdict(False, describe_error(error, self.function.limits))
+                return Verdict(
+                    False, describe_error(error, self.function.limits), error_cause(error)
+                )
         return self.judge_outcomes(expected, actual)
 
     def judge_outcomes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.course.specs import Limits
+from grader.results import Cause
 from grader.runner.probes import ErrorInfo
 
 NOT_IMPLEMENTED = "not implemented yet"
@@ -32,6 +33,12 @@ TRACER_ERRORS = {
 }
 
 
+def error_cause(error: ErrorInfo) -> Cause | None:
+    """What an exception from the student's code says of the answer: a stub's is no answer
+    yet; any other is the answer's own failure, judged like a wrong value."""
+    return "not_implemented" if error.is_a("NotImplementedError") else None
+
+
 def describe_error(error: ErrorInfo, limits: Limits) -> str:
     """Feedback for an exception raised by the student's code."""
     if error.is_a("MissingFunction"):
@@ -40,7 +47,7 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
         return f"the program that jax.jit compiles was not run: {error.message}"
     if error.is_a("ProgramFailed"):
         return f"the program that jax.jit compiles failed when the grader ran it: {error.message}"
-    if error.is_a("NotImplementedError"):
+    if error_cause(error) == "not_implemented":
         return NOT_IMPLEMENTED
     where = error.where
     cause = next((why for name, why in TRACER_ERRORS.items() if error.is_a(name)), None)

@@ -8,10 +8,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.base import Check, Verdict
-from grader.checks.compare import (
-    format_number,
-    structure_mismatch,
-)
+from grader.checks.compare import format_number, structure_mismatch
 from grader.course.inputs import Inputs
 from grader.runner.probes import Probe
 

@@ -8,12 +8,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.base import Check, Verdict
-from grader.checks.compare import (
-    name_outputs,
-    nonfinite,
-    structure_mismatch,
-    value_mismatch,
-)
+from grader.checks.compare import name_outputs, nonfinite, structure_mismatch, value_mismatch
 from grader.course.inputs import Inputs
 from grader.course.specs import FunctionSpec, RandomArray
 from grader.runner.probes import Probe

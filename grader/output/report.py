@@ -13,15 +13,23 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from grader.course.specs import GradescopeSettings
-from grader.results import CheckResult, GradeResult, ModuleResult, format_points, round_points
+from grader.results import (
+    Cause,
+    CheckResult,
+    GradeResult,
+    ModuleResult,
+    format_points,
+    round_points,
+)
 
 # Every C0 and C1 control character but tab and newline, as its escape: rich lets ESC and
 # CSI (\x9b) through to the terminal, where they clear, move, recolour or retitle it, and
@@ -66,31 +74,54 @@ def module_table(module: ModuleResult, show_output: bool = False) -> Table:
     table.add_column("check", no_wrap=True)
     table.add_column("points", justify="right", no_wrap=True)
     table.add_column("feedback")
-    for function in dict.fromkeys(c.function for c in module.checks):
-        checks = [c for c in module.checks if c.function == function]
-        messages = {c.message for c in checks}
-        if len(checks) > 1 and not any(c.passed for c in checks) and len(messages) == 1:
-            # One cause failed every check (not implemented, an import error, a timeout).
-            score, max_score = module.function_score(function)
+    for function in module_functions(module):
+        for i, row in enumerate(function_rows(module, function)):
+            mark = Text("✓ ", style="green") if row.passed else Text("✗ ", style="red")
             table.add_row(
-                plain(function),
-                Text("✗ ", style="red") + Text(f"all {len(checks)} checks"),
-                plain(_scored(score, max_score, "/")),
-                plain(messages.pop()),
+                plain(function if i == 0 else ""),
+                mark + plain(row.check),
+                plain(row.points),
+                plain(row.feedback),
             )
-        else:
-            for i, check in enumerate(checks):
-                mark = Text("✓ ", style="green") if check.passed else Text("✗ ", style="red")
-                table.add_row(
-                    plain(function if i == 0 else ""),
-                    mark + plain(check.check),
-                    plain(_scored(check.score, check.max_score, "/")),
-                    plain("" if check.passed else check.message),
-                )
         output = module.outputs.get(function)
         if show_output and output:
             table.add_row("", plain("printed", "dim"), "", plain(output.rstrip(), "dim"))
     return table
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line of a module's report: a check (or all of a function's, failed for one
+    cause), its points as 'score/max' and the feedback on a failure."""
+
+    passed: bool
+    check: str
+    points: str
+    feedback: str
+
+
+def module_functions(module: ModuleResult) -> list[str]:
+    """The functions of a module's results, in course order."""
+    return list(dict.fromkeys(c.function for c in module.checks))
+
+
+def function_rows(module: ModuleResult, function: str) -> list[Row]:
+    """The report's lines for one function: a line per check, or one line where a single
+    cause (not implemented, an import error, a timeout) failed every check."""
+    checks = [c for c in module.checks if c.function == function]
+    messages = {c.message for c in checks}
+    if len(checks) > 1 and not any(c.passed for c in checks) and len(messages) == 1:
+        score, max_score = module.function_score(function)
+        return [Row(False, f"all {len(checks)} checks", _scored(score, max_score, "/"), *messages)]
+    return [
+        Row(
+            c.passed,
+            c.check,
+            _scored(c.score, c.max_score, "/"),
+            "" if c.passed else c.message,
+        )
+        for c in checks
+    ]
 
 
 def printable(text: str) -> str:
@@ -139,13 +170,17 @@ def gradescope_results(
     }
     if settings.results is not None:
         data["visibility"] = settings.results
+    # Gradescope ignores extra_data: for the instructor, how the submission was confined,
+    # and which checks failed unjudged, by name (read back by `results_checks`).
+    extra: dict[str, Any] = {}
     if result.sandbox is not None:
-        # Gradescope ignores extra_data: for the instructor, how the submission was confined.
-        data["extra_data"] = {
-            "sandbox": result.sandbox.mode,
-            "sandbox_note": result.sandbox.why,
-            "cgroups": result.sandbox.cgroups,
-        }
+        extra["sandbox"] = result.sandbox.mode
+        extra["sandbox_note"] = result.sandbox.why
+        extra["cgroups"] = result.sandbox.cgroups
+    if causes := {c.name: c.cause for c in result.checks if c.cause is not None}:
+        extra["causes"] = causes
+    if extra:
+        data["extra_data"] = extra
     return data
 
 
@@ -154,6 +189,7 @@ def results_checks(data: dict[str, Any]) -> tuple[CheckResult, ...]:
     if they are not."""
     checks = []
     try:
+        causes = data.get("extra_data", {}).get("causes", {})
         for test in data["tests"]:
             module, function, check = CheckResult.split_name(test["name"])
             checks.append(
@@ -166,11 +202,16 @@ def results_checks(data: dict[str, Any]) -> tuple[CheckResult, ...]:
                     passed=test["status"] == "passed",
                     message=str(test["output"]),
                     hidden="visibility" in test,
+                    cause=_cause(causes.get(test["name"])),
                 )
             )
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(f"malformed results ({type(error).__name__}: {error})") from None
     return tuple(checks)
+
+
+def _cause(value: object) -> Cause | None:
+    return value if value in get_args(Cause) else None  # type: ignore[return-value]
 
 
 def function_feedback(module: ModuleResult, function: str) -> list[str]:
@@ -193,12 +234,14 @@ def write_json(result: GradeResult, path: Path, settings: GradescopeSettings | N
     atomic_write(Path(path), json.dumps(data, indent=2) + "\n")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Writes a text file through a temporary file and a rename, never half-written."""
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Writes a file (text as UTF-8) through a temporary file and a rename, never
+    half-written."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from grader.course.specs import Course
-from grader.errors import UsageError
+from grader.errors import UsageError, check_target
 from grader.ship.release import grader_files
 
 SETUP = """\
@@ -60,10 +60,7 @@ PACKAGE_FILES = ("pyproject.toml", "README.md")
 
 def build_bundle(course: Course, to: Path, force: bool = False) -> list[str]:
     """Writes the autograder zip; returns the names it holds."""
-    if to.exists() and not force:
-        raise UsageError(f"{to} exists; pass --force to overwrite it")
-    if not to.parent.resolve().is_dir():
-        raise UsageError(f"cannot write {to}: no folder {to.parent}")
+    check_target(to, force)
     root = course.root
     entries: dict[str, Path | str] = {"setup.sh": SETUP, "run_autograder": RUN}
     for name in PACKAGE_FILES:
