@@ -51,6 +51,17 @@ class Observation:
     actual: dict[str, Outcome]
 
 
+def selected_modules(course: Course, modules: Sequence[str] | None = None) -> list[str]:
+    """`modules` (default: all) in the course's order; a one-line error for a name that
+    is not the course's."""
+    for name in modules or ():
+        if name not in course.module_names:
+            raise UsageError(
+                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
+            )
+    return [m for m in course.module_names if not modules or m in modules]
+
+
 def find_submissions(
     course: Course, path: Path, modules: Sequence[str] | None = None, assignment: bool = False
 ) -> Submission:
@@ -59,11 +70,7 @@ def find_submissions(
     or one such file. Modules refused by the intake are in `refused`, with the reason.
     With `assignment`, `modules` (default: the course's) were asked for, and a
     submission may lack any of them."""
-    for name in modules or ():
-        if name not in course.module_names:
-            raise UsageError(
-                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
-            )
+    wanted = selected_modules(course, modules)
     expected = ", ".join(m + ".py" for m in course.module_names)
     if not path.exists() and not path.is_symlink():
         raise UsageError(f"no such file or folder: {path}")
@@ -74,7 +81,6 @@ def find_submissions(
         )
     if not path.is_dir() and modules and path.stem not in modules:
         raise UsageError(f"{path} is not the module asked for with --module")
-    wanted = [m for m in course.module_names if not modules or m in modules]
     if assignment:
         return read_submission(path, wanted, course.max_file_bytes, course.module_names)
     found = read_submission(path, wanted, course.max_file_bytes)
@@ -113,7 +119,7 @@ def grade(
     )
     if assignment:
         graded = {module.name: module for module in results}
-        asked = [m for m in course.module_names if not modules or m in modules]
+        asked = selected_modules(course, modules)
         results = tuple(graded.get(m) or _not_submitted(course.module(m)) for m in asked)
     return GradeResult(
         modules=results, elapsed_s=time.monotonic() - started, sandbox=current_sandbox()
