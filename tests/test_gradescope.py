@@ -18,12 +18,16 @@ import pytest
 from conftest import ROOT
 
 from grader.cli import main as difflearn
-from grader.engine import find_submissions
-from grader.gradescope import PYTHON_VERSION, build_bundle
+from grader.engine import find_submissions, grade
+from grader.gradescope import build_bundle
 from grader.intake import read_submission
 from grader.manifest import Course
+from grader.reference import LiveReference
+from grader.report import gradescope_results
 
 SOURCE = "def first():\n    return 1\n"
+# The building interpreter's, which the bundle asks for.
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def notebook(source: str = SOURCE) -> str:
@@ -95,6 +99,24 @@ def test_links_in_the_new_places_are_refused_never_followed(tmp_path: Path) -> N
         found = read_submission(tmp_path / case, ["bce"], course=course)
         assert found.modules == {}, case
         assert found.refused == {"bce": f"{linked} is a symbolic link; submit the file itself"}
+
+
+def test_an_assignment_lists_what_a_submission_lacks_in_its_total(
+    tmp_path: Path, course: Course, reference: LiveReference
+) -> None:
+    """Nothing submitted, so nothing runs: every module of the assignment (by default the
+    course) at 0 of its points, hidden checks kept hidden, and the others left out."""
+    bce = course.module("bce")
+    for modules, expected in ((["bce"], [bce]), (None, list(course.modules))):
+        result = grade(course, tmp_path, reference, modules, assignment=True)
+        assert [m.name for m in result.modules] == [m.name for m in expected]
+        assert result.score == 0
+        assert result.max_score == pytest.approx(sum(m.points for m in expected))
+    data = gradescope_results(grade(course, tmp_path, reference, ["bce"], assignment=True))
+    assert data["output"] == f"0 / {bce.points:g} points"
+    hidden = [t for t in data["tests"] if "(hidden)" in t["name"]]
+    assert hidden and all(t["visibility"] == "after_due_date" for t in hidden)
+    assert all(t["output"].startswith("not submitted: no bce.py") for t in data["tests"])
 
 
 # --- the bundle -------------------------------------------------------------------------
