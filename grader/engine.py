@@ -65,9 +65,9 @@ def selected_modules(course: Course, modules: Sequence[str] | None = None) -> li
 def find_submissions(
     course: Course, path: Path, modules: Sequence[str] | None = None, assignment: bool = False
 ) -> Submission:
-    """The course modules at `path` (grader.intake): a folder of `<module>.py` or
-    `<module>.ipynb` files (or of `<module>/<module>.ipynb`, as nbgrader collects them),
-    or one such file. Modules refused by the intake are in `refused`, with the reason.
+    """The course modules at `path`: a folder, where grader.intake's `candidates` says
+    they may be, or one module file. Modules refused by the intake are in `refused`,
+    with the reason.
     With `assignment`, `modules` (default: the course's) were asked for, and a
     submission may lack any of them."""
     wanted = selected_modules(course, modules)

@@ -122,7 +122,9 @@ def test_an_assignment_lists_what_a_submission_lacks_in_its_total(
 # --- the bundle -------------------------------------------------------------------------
 
 
-def test_gradescope_module_validates_names_with_one_line(tmp_path: Path, capsys) -> None:
+def test_gradescope_module_validates_names_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     to = tmp_path / "autograder.zip"
     args = ["gradescope", "--course", str(ROOT / "course.yml"), "--to", str(to)]
     assert difflearn([*args, "--module", "primitives", "nope"]) == 2
