@@ -77,8 +77,9 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${DIFFLEARN_PYTHON:-$ROOT/venv/bin/python}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"
-# The assignment's modules: a submission's others are not graded.
-if ! "$PYTHON" -m grader.gradescope "$ROOT" @MODULES@ 2> "$ROOT/results/errors.txt"; then
+# The assignment's modules: a submission's others are not graded. -P: the grader comes
+# from the virtual environment, outside the course folder, not from this folder.
+if ! "$PYTHON" -P -m grader.gradescope "$ROOT" @MODULES@ 2> "$ROOT/results/errors.txt"; then
     # The submission could not be read (or the course is broken): a zero that says why.
     python3 -c 'import json, sys
 print(json.dumps({"score": 0, "output": open(sys.argv[1]).read(), "tests": []}))' \\

@@ -134,7 +134,7 @@ def test_gradescope_module_validates_names_with_one_line(
     assert "grading primitives, bce" in capsys.readouterr().out
     with zipfile.ZipFile(to) as bundle:
         run = bundle.read("run_autograder").decode()
-    assert '-m grader.gradescope "$ROOT" primitives bce ' in run
+    assert '-P -m grader.gradescope "$ROOT" primitives bce ' in run
 
 
 def test_setup_pins_this_environments_versions_and_python(tmp_path: Path, course: Course) -> None:
