@@ -62,11 +62,11 @@ fi
 # The grader closes the course to submissions itself; this also keeps the solutions
 # private from any other account of the image.
 chmod -R go-rwx "$ROOT/source/solutions"
-# Fill the trusted compilation cache once, in the image, by grading the reference: every
-# submission's process then starts warm (each from a private copy of it).
+# Fill the trusted compilation cache once, in the image, by grading the reference of the
+# assignment: every submission's process then starts warm (each from a private copy).
 cd "$ROOT/source"
 "$ROOT/venv/bin/difflearn" grade "$ROOT/source/solutions" --course "$ROOT/source/course.yml" \\
-    > /dev/null || echo "warning: warming the compilation cache failed" >&2
+    @MODULE_OPTIONS@ > /dev/null || echo "warning: warming the compilation cache failed" >&2
 """
 
 RUN = """\
@@ -101,10 +101,14 @@ def build_bundle(
     if not to.parent.resolve().is_dir():
         raise UsageError(f"cannot write {to}: no folder {to.parent}")
     root = course.root
-    run = RUN.replace("@MODULES@", " ".join(map(shlex.quote, assignment)))
-    setup = SETUP.replace("@PYTHON_VERSION@", PYTHON_VERSION).replace(
-        "@REQUIREMENTS@", REQUIREMENTS
+    names = [shlex.quote(name) for name in assignment]
+    setup = _filled(
+        SETUP,
+        PYTHON_VERSION=PYTHON_VERSION,
+        REQUIREMENTS=REQUIREMENTS,
+        MODULE_OPTIONS=" ".join(f"--module {name}" for name in names),
     )
+    run = _filled(RUN, MODULES=" ".join(names))
     entries: dict[str, Path | str] = {"setup.sh": setup, "run_autograder": run}
     for name in PACKAGE_FILES:
         if not (root / name).is_file():
@@ -127,6 +131,13 @@ def build_bundle(
             bundle.writestr(info, data)
     temporary.replace(to)
     return list(entries)
+
+
+def _filled(template: str, **values: str) -> str:
+    """`template` with each `@NAME@` in it replaced by the value of NAME."""
+    for name, value in values.items():
+        template = template.replace(f"@{name}@", value)
+    return template
 
 
 def pinned_requirements(pyproject: Path) -> str:

@@ -134,7 +134,9 @@ def test_gradescope_module_validates_names_with_one_line(
     assert "grading primitives, bce" in capsys.readouterr().out
     with zipfile.ZipFile(to) as bundle:
         run = bundle.read("run_autograder").decode()
+        setup = bundle.read("setup.sh").decode()
     assert '-P -m grader.gradescope "$ROOT" primitives bce ' in run
+    assert "--module primitives --module bce > /dev/null" in setup  # warms these only
 
 
 def test_setup_pins_this_environments_versions_and_python(tmp_path: Path, course: Course) -> None:
@@ -147,6 +149,7 @@ def test_setup_pins_this_environments_versions_and_python(tmp_path: Path, course
         setup = archive.read("setup.sh").decode()
         requirements = archive.read("requirements.txt").decode()
     subprocess.run(["bash", "-n"], input=setup, text=True, check=True)
+    assert "@" not in setup  # every placeholder filled
     assert f"PYTHON=python{PYTHON_VERSION}\n" in setup
     assert 'pip" install -r "$ROOT/source/requirements.txt"' in setup
     pins = dict(line.split("==") for line in requirements.splitlines() if not line.startswith("#"))
