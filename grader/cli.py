@@ -169,10 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
         "gradescope",
         help="build the Gradescope autograder bundle",
         description="Build a Gradescope autograder zip: setup.sh, run_autograder, the "
-        "grader and the course, solutions included (hidden from submissions).",
+        "grader and the course, solutions included (hidden from submissions). One bundle "
+        "per assignment: it grades the modules given with --module (default: all).",
     )
     gradescope_parser.add_argument(
         "--to", type=Path, default=Path("autograder.zip"), metavar="FILE", help="the zip to write"
+    )
+    gradescope_parser.add_argument(
+        "--module",
+        "-m",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="the assignment's modules: the bundle grades these only, and lists those a "
+        "submission lacks at 0 points (default: every module of the course)",
     )
     _add_force_and_course(gradescope_parser, "overwrite FILE if it exists", run_gradescope)
 
@@ -495,8 +505,12 @@ def _write_class(
 
 def run_gradescope(args: argparse.Namespace) -> int:
     course = find_course(args.course)
-    names = build_bundle(course, args.to, force=args.force)
-    print(f"wrote {args.to} ({len(names)} files): upload it as the autograder in Gradescope")
+    names = build_bundle(course, args.to, force=args.force, modules=args.module)
+    assignment = ", ".join(selected_modules(course, args.module))
+    print(
+        f"wrote {args.to} ({len(names)} files), grading {assignment}: upload it as the "
+        "autograder of that assignment in Gradescope"
+    )
     return 0
 
 

@@ -53,12 +53,25 @@ class Observation:
     actual: dict[str, Outcome]
 
 
+def selected_modules(course: Course, modules: Sequence[str] | None = None) -> list[str]:
+    """`modules` (default: all) in the course's order; a one-line error for a name that
+    is not the course's."""
+    for name in modules or ():
+        if name not in course.module_names:
+            raise UsageError(
+                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
+            )
+    return [m for m in course.module_names if not modules or m in modules]
+
+
 def find_submissions(
-    course: Course, path: Path, modules: Sequence[str] | None = None
+    course: Course, path: Path, modules: Sequence[str] | None = None, assignment: bool = False
 ) -> Submission:
-    """The course modules at `path` (grader.runner.intake): a folder of `<module>.py` or
-    `<module>.ipynb` files (or of `<module>/<module>.ipynb`, as nbgrader collects them),
-    or one such file. Modules refused by the intake are in `refused`, with the reason."""
+    """The course modules at `path`: a folder, where grader.runner.intake's `candidates` says
+    they may be, or one module file. Modules refused by the intake are in `refused`,
+    with the reason.
+    With `assignment`, `modules` (default: the course's) were asked for, and a
+    submission may lack any of them."""
     wanted = selected_modules(course, modules)
     expected = ", ".join(m + ".py" for m in course.module_names)
     if not path.exists() and not path.is_symlink():
@@ -70,6 +83,8 @@ def find_submissions(
         )
     if not path.is_dir() and modules and path.stem not in modules:
         raise UsageError(f"{path} is not the module asked for with --module")
+    if assignment:
+        return read_submission(path, wanted, course.max_file_bytes, course.module_names)
     found = read_submission(path, wanted, course.max_file_bytes)
     for name in modules or ():
         if name not in found.names:
@@ -77,16 +92,6 @@ def find_submissions(
     if not found.names:
         raise UsageError(f"no module of the course in {path} (expected one of: {expected})")
     return found
-
-
-def selected_modules(course: Course, modules: Sequence[str] | None) -> list[str]:
-    """The modules asked for (as with --module), in course order; by default all of them."""
-    for name in modules or ():
-        if name not in course.module_names:
-            raise UsageError(
-                f"unknown module {name!r}; course.yml has: {', '.join(course.module_names)}"
-            )
-    return [m for m in course.module_names if not modules or m in modules]
 
 
 def grade(
@@ -98,19 +103,36 @@ def grade(
     hidden: Sequence[Path] = (),
     functions: Sequence[str] | None = None,
     observe: list[Observation] | None = None,
+    assignment: bool = False,
 ) -> GradeResult:
     """Grades every course module found at `path` (its `functions` only, if given), all in
     one child process. `hidden` folders are kept from it besides the course's (in a
-    batch: the other students); `observe` collects each function's outcomes."""
+    batch: the other students); `observe` collects each function's outcomes. With
+    `assignment`, `modules` (default: the course's) are what was asked for: the
+    submission's other modules are not graded, and those it lacks are listed as not
+    submitted, every check at 0 points, so that the total is out of the assignment's."""
     started = time.monotonic()
-    found = find_submissions(course, path, modules)
+    found = find_submissions(course, path, modules, assignment)
     specs = [course.module(name) for name in found.names]
-    results = _grade_submission(
-        found, specs, reference, functions, progress, hidden, observe=observe
+    results = (
+        _grade_submission(found, specs, reference, functions, progress, hidden, observe=observe)
+        if specs
+        else ()
     )
+    if assignment:
+        graded = {module.name: module for module in results}
+        asked = selected_modules(course, modules)
+        results = tuple(graded.get(m) or _not_submitted(course.module(m)) for m in asked)
     return GradeResult(
         modules=results, elapsed_s=time.monotonic() - started, sandbox=current_sandbox()
     )
+
+
+def _not_submitted(module: ModuleSpec) -> ModuleResult:
+    """A module of the assignment that the submission lacks: every check, at 0 points."""
+    message = f"not submitted: no {module.name}.py or {module.name}.ipynb in the submission"
+    checks = [c for f in module.functions for c in _failed(module, f, message)]
+    return ModuleResult(name=module.name, title=module.title, checks=tuple(checks))
 
 
 def grade_module(
@@ -287,6 +309,11 @@ def _grader_failed(
         f"the grader itself failed on this function ({type(error).__name__}: {error}); "
         "this is not your code's fault: tell your instructor"
     )
+    return _failed(module, function, message)
+
+
+def _failed(module: ModuleSpec, function: FunctionSpec, message: str) -> list[CheckResult]:
+    """Every check of `function` at 0 points, for one reason, without running any."""
     return [
         CheckResult(
             module=module.name,
@@ -297,6 +324,7 @@ def _grader_failed(
             passed=False,
             message=message,
             cause="grader",
+            hidden=spec.hidden,
         )
         for spec in function.checks
     ]

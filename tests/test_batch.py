@@ -180,7 +180,7 @@ def run_autograder(bundle: Path, root: Path, files: dict[str, str]) -> dict:
         (root / "submission" / name).write_text(text)
     script = root / "source" / "run_autograder"
     script.chmod(0o755)
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "DIFFLEARN_BIN": difflearn_command()}
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "DIFFLEARN_PYTHON": sys.executable}
     subprocess.run(["bash", str(script)], env=env, timeout=300, check=True, capture_output=True)
     return json.loads((root / "results" / "results.json").read_text())
 
@@ -203,8 +203,15 @@ def test_the_gradescope_bundle_grades_right_wrong_and_empty_submissions(tmp_path
     root = tmp_path / "autograder"
     right = run_autograder(bundle, root, {"bce.py": (ROOT / "solutions" / "bce.py").read_text()})
     assert right["score"] == pytest.approx(23)
-    assert all(t["status"] == "passed" for t in right["tests"])
+    # The whole course is the assignment: the modules not uploaded count, at 0 points.
+    bce = [t for t in right["tests"] if t["name"].startswith("bce.")]
+    assert bce and all(t["status"] == "passed" for t in bce)
+    others = [t for t in right["tests"] if not t["name"].startswith("bce.")]
+    assert others and all(t["output"].startswith("not submitted") for t in others)
+    total = sum(m.points for m in course.modules)
+    assert right["output"].startswith(f"23 / {total:g} points")
     stub = run_autograder(bundle, root, {"bce.py": (ROOT / "exercises" / "bce.py").read_text()})
     assert stub["score"] == 0 and stub["tests"]
     empty = run_autograder(bundle, root, {"readme.txt": "nothing"})
-    assert empty["score"] == 0 and "no module of the course" in empty["output"]
+    assert empty["score"] == 0 and empty["output"].startswith(f"0 / {total:g} points")
+    assert all(t["output"].startswith("not submitted") for t in empty["tests"])

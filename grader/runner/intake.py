@@ -7,12 +7,14 @@ should be, or files of gigabytes. This is the one place that reads a submission:
 all go through `read_submission`, and the child only ever sees what it returns,
 staged as `<module>.py` files.
 
-Only the course's names are taken, in this order of precedence: `<module>.py`,
-`<module>.ipynb`, and nbgrader's `<module>/<module>.py|.ipynb`. The first name that
-exists decides: a link, a device, a FIFO, a folder in a file's place or an oversized
-file refuses that module with a one-line reason; the other modules are graded.
-Every component below the submission's folder is opened with `O_NOFOLLOW`, and a
-file counts only if it is a regular file once opened.
+Only the course's names are taken, in this order of precedence (`candidates`):
+`<module>.py`, `<module>.ipynb`, nbgrader's `<module>/<module>.py|.ipynb`, and the
+student repository's `exercises/<module>.py|.ipynb`; for an assignment of one module
+(Gradescope), also the submission's one notebook whatever its name (`Untitled.ipynb`).
+The first name that exists decides: a link, a device, a FIFO, a folder in a file's
+place or an oversized file refuses that module with a one-line reason; the other
+modules are graded. Every component below the submission's folder is opened with
+`O_NOFOLLOW`, and a file counts only if it is a regular file once opened.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from grader.errors import UsageError
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 SUFFIXES = (".py", ".ipynb")  # a module, or a notebook that defines it (the .py wins)
+EXERCISES = "exercises"  # the student repository's folder, uploaded whole from GitHub
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,27 @@ class Submission:
         return digest.hexdigest()
 
 
-def candidates(name: str) -> list[tuple[str, ...]]:
-    """Where module `name` may be in a submission folder, first found wins."""
-    return [(name + s,) for s in SUFFIXES] + [(name, name + s) for s in SUFFIXES]
+def candidates(name: str, notebooks: Sequence[str] = ()) -> list[tuple[str, ...]]:
+    """Where module `name` may be in a submission folder, first found wins: the module's
+    own names, then the one notebook of `notebooks` (the folder's, passed only for an
+    assignment of this one module), whatever it is called: Gradescope keeps an upload's
+    name, `Untitled.ipynb` or `bce (1).ipynb`. Two notebooks there name neither."""
+    places = [(name + s,) for s in SUFFIXES]
+    places += [(folder, name + s) for folder in (name, EXERCISES) for s in SUFFIXES]
+    alone = [(notebooks[0],)] if len(notebooks) == 1 else []
+    return places + alone
 
 
 def read_submission(
-    path: Path, names: Iterable[str], max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path,
+    names: Iterable[str],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    course: Sequence[str] | None = None,
 ) -> Submission:
     """The course modules `names` at `path`: a submission folder, or one module file.
+    With `course` (all the course's modules), `names` are an assignment, all that was
+    asked for: where that is one module, the folder's one notebook not named after
+    another module counts as it, whatever its name (`candidates`).
 
     `path` itself is the caller's (a command-line argument, a folder the batch listed
     and checked); everything below it is the student's and is never followed."""
@@ -97,9 +112,26 @@ def read_submission(
     except OSError as error:
         raise UsageError(f"cannot read the submission {path}: {error.strerror}") from None
     try:
-        return _collect({name: _read_module(root, name, max_bytes) for name in names})
+        notebooks = _notebooks(root, course) if course is not None and len(names) == 1 else ()
+        return _collect({name: _read_module(root, name, max_bytes, notebooks) for name in names})
     finally:
         os.close(root)
+
+
+def _notebooks(root: int, course: Sequence[str]) -> tuple[str, ...]:
+    """The notebooks in the folder `root` but those named after a module of `course`, by
+    name (links among them too: they are refused when read); two at most, enough to
+    know there is not one."""
+    theirs = {name + ".ipynb" for name in course}
+    found: list[str] = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".ipynb") and not name.startswith(".") and name not in theirs:
+                found.append(name)
+                if len(found) == 2:
+                    break
+    return tuple(found)
 
 
 def _collect(found: Mapping[str, SubmittedModule | str | None]) -> Submission:
@@ -108,9 +140,11 @@ def _collect(found: Mapping[str, SubmittedModule | str | None]) -> Submission:
     return Submission(modules=modules, refused=refused)
 
 
-def _read_module(root: int, name: str, max_bytes: int) -> SubmittedModule | str | None:
+def _read_module(
+    root: int, name: str, max_bytes: int, notebooks: Sequence[str] = ()
+) -> SubmittedModule | str | None:
     """The module, the reason it is refused, or None where the submission has no file."""
-    for parts in candidates(name):
+    for parts in candidates(name, notebooks):
         if _exists(root, parts):
             return _read_file(root, parts, max_bytes, name)
     return None
