@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import TOY, failed
 
-from grader.checks import make_checks
+from grader.checks import CHECKS, make_checks
 from grader.checks.base import Check, Verdict
 from grader.checks.errors import describe_error
 from grader.course.inputs import Inputs
@@ -140,9 +140,9 @@ def hmm_checks(course: Course, function: str, recorder: Recorder, *specs: CheckS
 
 
 def recording(kind: str, **parameters: Any) -> CheckSpec:
-    return CheckSpec(
-        kind, 1.0, OutcomeSpec(title=f"recorded {kind}", of=RECORDING_OF, **parameters)
-    )
+    title = f"recorded {kind}"
+    outcome = OutcomeSpec(title=title, of=RECORDING_OF, **parameters)
+    return CheckSpec(kind, 1.0, title, CHECKS[kind].gating, outcome)
 
 
 def covariances_outcomes(check: Check) -> dict[str, Outcome]:

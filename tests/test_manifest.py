@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import re
+from typing import get_args
 
 import pytest
 import yaml
 from conftest import ROOT
 
+from grader.checks import CHECKS, HIDEABLE
 from grader.course.schema import load_course
+from grader.course.specs import Gating
 from grader.errors import ManifestError
 
 VALID = {
@@ -159,3 +163,40 @@ def test_a_harness_argument_is_shown_with_what_the_function_gets():
     ]
     sigmoid = course.module("bce").function("sigmoid")  # no harness: the name as it is
     assert sigmoid.shown_arg("x") == "x"
+
+
+def _readme_checks() -> dict[str, str]:
+    """The kinds in the README's table of checks, with the weight it gives each."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| check | weight | passes when |") :].split("\n\n", 1)[0]
+    listed = {}
+    for row in table.splitlines()[2:]:
+        check, weight = (cell.strip() for cell in row.split("|")[1:3])
+        for kind in re.findall(r"`(\w+)", check):
+            listed[kind] = weight.removesuffix(" each")
+    return listed
+
+
+def _manifest_header_checks() -> list[str]:
+    """The kinds the comments at the top of course.yml describe, one per line."""
+    header = (ROOT / "course.yml").read_text(encoding="utf-8").split("\n\n", 1)[0]
+    return re.findall(r"^#   (\w+)(?=:| {2,})", header, flags=re.M)
+
+
+def test_the_readme_and_the_manifest_list_exactly_the_registered_checks():
+    assert sorted(_readme_checks()) == sorted(CHECKS)
+    assert {kind: float(weight) for kind, weight in _readme_checks().items()} == {
+        kind: check.weight for kind, check in CHECKS.items()
+    }
+    assert sorted(_manifest_header_checks()) == sorted(CHECKS)
+
+
+def test_each_kind_declares_itself_once():
+    """The registry's kinds are the classes' own, each a string option of course.yml with a
+    default weight, and every check that can be hidden is judged on the function's cases."""
+    for kind, check in CHECKS.items():
+        assert check.kind == kind and check.weight > 0
+        assert check.gating in get_args(Gating)
+    assert [k for k, c in CHECKS.items() if c.gating == "gate"] == ["values", "objective"]
+    assert [k for k, c in CHECKS.items() if c.gating == "free"] == ["shape"]
+    assert set(HIDEABLE).isdisjoint({"finite_values", "finite_gradients", "contains"})

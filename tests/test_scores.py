@@ -30,7 +30,9 @@ def function_spec(points: float, weights: list[float]) -> FunctionSpec:
         points=points,
         args={},
         cases=({},),
-        checks=tuple(CheckSpec(kind=k, weight=w) for k, w in zip(kinds, weights, strict=False)),
+        checks=tuple(
+            CheckSpec(kind=k, weight=w, name=k) for k, w in zip(kinds, weights, strict=False)
+        ),
         tolerance=Tolerance(rtol=1e-5, atol=1e-6),
         limits=Limits(time_s=1.0, import_time_s=1.0, memory_mb=1),
         seed=0,

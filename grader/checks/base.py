@@ -1,4 +1,4 @@
-"""The checks: what each asks of a function, and how it judges the answer.
+"""A check: its kind's one declaration, the probes it asks for, and how it judges.
 
 A check names the probes it needs (by key) and judges the student's outcomes
 against the reference's outcomes of the same probes. It never runs code
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from grader.checks.compare import leaves, name_outputs, structure_mismatch, value_mismatch
 from grader.checks.errors import describe_error, error_cause
 from grader.course.inputs import FunctionInputs, Inputs
-from grader.course.specs import CheckSpec
+from grader.course.specs import ArgSpec, CheckParameter, CheckSpec, ExtremeInputs, Gating
+from grader.errors import ManifestError
 from grader.results import Cause
 from grader.runner.probes import Outcome, Probe
 
@@ -25,8 +27,85 @@ class Verdict:
     cause: Cause | None = None  # a failure the check could not judge (grader.results)
 
 
+class SchemaReader(Protocol):
+    """What a check's `parse` may use of course.yml's reader (grader.course.schema)."""
+
+    def fail(self, key: str, what: str) -> ManifestError: ...
+
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        required: tuple[str, ...] = (),
+        optional: tuple[str, ...] | None = None,
+    ) -> dict[str, Any]: ...
+
+    def number(
+        self, value: Any, key: str, *, positive: bool = False, integer: bool = False
+    ) -> float: ...
+
+    def expression(self, value: Any, key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class CheckSite:
+    """Where a check stands in course.yml, for its `parse`.
+
+    Attributes:
+      key: the check's key ('modules[0].functions[2].checks[1]'), for errors.
+      args: the function's arguments.
+      cases: the cases it runs on.
+      extreme: the function's extreme inputs, if any.
+      schema: the reader, for its errors and its readers of values.
+    """
+
+    key: str
+    args: Mapping[str, ArgSpec]
+    cases: tuple[Mapping[str, Any], ...]
+    extreme: ExtremeInputs | None
+    schema: SchemaReader
+
+    def fail(self, what: str, kind: str | None = None) -> ManifestError:
+        """An error at the check, or at its parameter (`kind`), saying `what`."""
+        return self.schema.fail(f"{self.key}.{kind}" if kind else self.key, what)
+
+
 class Check:
-    """A named check of one function; subclasses define `probes` and `judge_outcomes`."""
+    """A named check of one function; subclasses define `probes` and `judge_outcomes`.
+
+    A kind of check is declared once, by its class's attributes (course.yml's validator,
+    the registry in grader.checks, the checks' titles and their default weights all
+    read them):
+
+    Attributes:
+      kind: its name in course.yml ('values', 'contains').
+      weight: its weight where course.yml's `defaults.weights` does not set one.
+      gating: 'gate' for what the function's other checks wait for (its values, or a
+        fit's objective); 'free' for a check that earns its points whatever the values
+        (the shape); 'gated' for one that earns points only once the gate passes.
+      hideable: whether it may run among a function's hidden checks (those judged on
+        the function's cases; not those of the extreme inputs or of a resized case).
+      needs: what its parameter in course.yml is ('a size name'), for errors; None for a
+        check that takes none.
+    """
+
+    kind: ClassVar[str]
+    weight: ClassVar[float]
+    gating: ClassVar[Gating] = "gated"
+    hideable: ClassVar[bool] = True
+    needs: ClassVar[str | None] = None
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> CheckParameter:
+        """The parameter as course.yml gives it (None where it gives none, which the
+        schema allows only where `needs` is None), checked and made what the check
+        uses; `site.fail(...)` where it is wrong."""
+        return parameter
+
+    @classmethod
+    def name(cls, parameter: CheckParameter) -> str:
+        """The check's name in reports ('finite gradients', 'uses scan')."""
+        return cls.kind.replace("_", " ")
 
     def __init__(self, spec: CheckSpec, inputs: FunctionInputs):
         self.spec = spec

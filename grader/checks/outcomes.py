@@ -3,20 +3,59 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from grader.checks.base import Check, Verdict
+from grader.checks.base import Check, CheckSite, Verdict
 from grader.checks.compare import format_number, structure_mismatch
 from grader.course.inputs import Inputs
+from grader.course.specs import CheckParameter, OutcomeSpec
 from grader.runner.probes import Probe
 
 
 class OutcomeCheck(Check):
     """A property of the outputs, such as a fit's final loss, judged through a lambda of
     course.yml, `of(outputs, *args)`, run here with the reference module's names, and only
-    on outputs with the structure, shapes and dtypes of the reference's."""
+    on outputs with the structure, shapes and dtypes of the reference's.
+
+    Its parameter is a mapping with `of`, the kind's `fields` and an optional `title`."""
+
+    fields: ClassVar[tuple[str, ...]] = ()  # the settings besides `of` that course.yml gives
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # What course.yml's errors say the parameter is, from the kind's fields.
+        super().__init_subclass__(**kwargs)
+        names = [f"`{f}`" for f in ("of", *cls.fields)]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        cls.needs = f"a mapping with {listed}"
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> OutcomeSpec:
+        key = f"{site.key}.{cls.kind}"
+        schema = site.schema
+        value = schema.mapping(parameter, key, required=("of", *cls.fields), optional=("title",))
+        title = value.get("title", cls.kind.replace("_", " "))
+        if not isinstance(title, str) or not title:
+            raise schema.fail(f"{key}.title", "expected a non-empty string")
+        target = value.get("target")
+        if target is not None:
+            try:
+                target = np.asarray(target, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise schema.fail(f"{key}.target", "expected an array of numbers") from None
+        return OutcomeSpec(
+            title=title,
+            of=schema.expression(value["of"], f"{key}.of"),
+            margin=float(schema.number(value.get("margin", 0.0), f"{key}.margin")),
+            target=target,
+            atol=float(schema.number(value.get("atol", 0.0), f"{key}.atol")),
+        )
+
+    @classmethod
+    def name(cls, parameter: CheckParameter) -> str:
+        assert isinstance(parameter, OutcomeSpec)
+        return parameter.title
 
     def probes(self) -> dict[str, Probe]:
         return {f"call/{c.label}": self._call("call", c) for c in self.cases}
@@ -73,6 +112,11 @@ class OutcomeCheck(Check):
 class ObjectiveCheck(OutcomeCheck):
     """An objective (a fit's final loss) no worse than the reference's, within a margin."""
 
+    kind = "objective"
+    weight = 4.0
+    gating = "gate"
+    fields = ("margin",)
+
     success = "the final objective is as good as the reference's"
 
     def compare(self, mine, theirs):
@@ -126,6 +170,10 @@ class ObjectiveCheck(OutcomeCheck):
 class DecreasingCheck(OutcomeCheck):
     """A sequence (the losses of a fit) that starts where the reference's does and falls."""
 
+    kind = "decreasing"
+    weight = 1.0
+    fields = ()
+
     success = "the losses start at the reference's and fall"
 
     def compare(self, mine, theirs):
@@ -150,6 +198,10 @@ class DecreasingCheck(OutcomeCheck):
 class PermutationMatchCheck(OutcomeCheck):
     """Rows (a fit's means) that match a target up to an order of the rows (a relabelling)."""
 
+    kind = "permutation_match"
+    weight = 3.0
+    fields = ("target", "atol")
+
     success = "the rows match the target up to a relabelling"
 
     def compare(self, mine, theirs):
@@ -172,6 +224,10 @@ class PermutationMatchCheck(OutcomeCheck):
 class PredicateCheck(OutcomeCheck):
     """A property of the outputs (say, symmetric positive definite) that must hold."""
 
+    kind = "predicate"
+    weight = 2.0
+    fields = ("title",)
+
     @property
     def success(self) -> str:
         return f"{self.spec.parameter.title} on every case"
@@ -180,3 +236,6 @@ class PredicateCheck(OutcomeCheck):
         if bool(np.all(mine)):
             return None
         return f"the outputs are not {self.spec.parameter.title}"
+
+
+KINDS = (ObjectiveCheck, DecreasingCheck, PermutationMatchCheck, PredicateCheck)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.checks.base import Check, Verdict
+from grader.checks.base import Check, CheckSite, Verdict
 from grader.course.inputs import Inputs
+from grader.course.specs import CheckParameter
 from grader.runner.probes import Probe
 from grader.runner.programs import PRIMITIVE_OPS
 
@@ -43,6 +44,9 @@ class JitCheck(ProgramCheck):
     """The function traces under `jax.jit`, and its compiled program, run by the grader,
     gives the reference's values."""
 
+    kind = "jit"
+    weight = 1.0
+
     def judge_outcomes(self, expected, actual):
         _, failed = self._program(expected, actual, self.primary)
         return failed or Verdict(True, "the program that jax.jit compiles gives the right values")
@@ -50,6 +54,23 @@ class JitCheck(ProgramCheck):
 
 class ContainsCheck(ProgramCheck):
     """An operation such as a loop (`contains: scan`) in the compiled program."""
+
+    kind = "contains"
+    weight = 2.0
+    hideable = False  # judged on one program, the unseen case's where there is one
+    needs = f"a loop or branch ({', '.join(PRIMITIVE_OPS)})"
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> str:
+        if parameter not in PRIMITIVE_OPS:
+            raise site.fail(
+                f"expected one of {', '.join(PRIMITIVE_OPS)}, got {parameter!r}", cls.kind
+            )
+        return parameter
+
+    @classmethod
+    def name(cls, parameter: CheckParameter) -> str:
+        return f"uses {parameter}"
 
     def judge_outcomes(self, expected, actual):
         program, failed = self._program(expected, actual, self.primary)
@@ -69,6 +90,23 @@ class ContainsCheck(ProgramCheck):
 
 class ConstantSizeCheck(ProgramCheck):
     """A compiled program of the same size at two values of a size such as N or T."""
+
+    kind = "constant_size"
+    weight = 2.0
+    hideable = False  # judged at sizes of its own
+    needs = "a size name"
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> str:
+        if not (isinstance(parameter, str) and parameter.isidentifier()):
+            raise site.fail(f"expected a name, got {parameter!r}", cls.kind)
+        if not all(parameter in case for case in site.cases):
+            raise site.fail(f"the size {parameter!r} is not set by every case", cls.kind)
+        return parameter
+
+    @classmethod
+    def name(cls, parameter: CheckParameter) -> str:
+        return f"does not grow with {parameter}"
 
     @property
     def sizes(self) -> tuple[Inputs, Inputs]:
@@ -98,3 +136,6 @@ class ConstantSizeCheck(ProgramCheck):
             "unrolls into one copy per step (jax.lax.associative_scan into one level per "
             "doubling); jax.vmap and jax.lax.scan compile the body once.",
         )
+
+
+KINDS = (JitCheck, ContainsCheck, ConstantSizeCheck)

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.base import Check, Verdict
+from grader.checks.base import Check, CheckSite, Verdict
 from grader.checks.compare import name_outputs, nonfinite, structure_mismatch, value_mismatch
 from grader.course.inputs import Inputs
-from grader.course.specs import FunctionSpec, RandomArray
+from grader.course.specs import CaseValue, CheckParameter, FixedArray, FunctionSpec, RandomArray
 from grader.runner.probes import Probe
 
 SHOWN_VALUES = 12  # of an extreme input written out in course.yml, in feedback
@@ -18,6 +18,14 @@ SHOWN_VALUES = 12  # of an extreme input written out in course.yml, in feedback
 
 class ShapeCheck(Check):
     """The tree structure, shape and dtype of every output leaf, on every case."""
+
+    kind = "shape"
+    weight = 1.0
+    gating = "free"
+
+    @classmethod
+    def name(cls, parameter: CheckParameter) -> str:
+        return "shape and dtype"
 
     def probes(self) -> dict[str, Probe]:
         return {f"call/{c.label}": self._call("call", c) for c in self.cases}
@@ -34,6 +42,10 @@ class ShapeCheck(Check):
 class ValuesCheck(Check):
     """The outputs against the reference's, within the tolerance, on every case."""
 
+    kind = "values"
+    weight = 4.0
+    gating = "gate"
+
     def probes(self) -> dict[str, Probe]:
         return {f"call/{c.label}": self._call("call", c) for c in self.cases}
 
@@ -48,6 +60,28 @@ class ValuesCheck(Check):
 
 class GradientsCheck(ValuesCheck):
     """Reverse-mode gradients with respect to some arguments, against the reference's."""
+
+    kind = "gradients"
+    weight = 2.0
+    gating = "gated"
+    needs = "a list of argument names"
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> tuple[str, ...]:
+        if not isinstance(parameter, list) or not parameter:
+            raise site.fail("expected a list of argument names", cls.kind)
+        for arg in parameter:
+            spec = site.args.get(arg)
+            if spec is None:
+                raise site.fail(f"no argument named {arg!r}", cls.kind)
+            if isinstance(spec, CaseValue | FixedArray) or (
+                isinstance(spec, RandomArray) and spec.dtype != "float32"
+            ):
+                raise site.fail(
+                    f"cannot differentiate with respect to {arg!r}: it is not a float32 array",
+                    cls.kind,
+                )
+        return tuple(parameter)
 
     @property
     def wrt(self) -> tuple[int, ...]:
@@ -98,6 +132,14 @@ class FiniteValuesCheck(Check):
     """On the extreme inputs of course.yml: outputs finite wherever the reference's are, and
     equal to its there, within the extreme block's tolerance (or the function's)."""
 
+    kind = "finite_values"
+    weight = 1.0
+    hideable = False  # the extreme inputs are written out in course.yml
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> CheckParameter:
+        return _needs_extreme(cls.kind, site, parameter)
+
     def probes(self) -> dict[str, Probe]:
         return {"call/extreme": self._call("call", self.extreme)}
 
@@ -109,6 +151,14 @@ class FiniteValuesCheck(Check):
 
 class FiniteGradientsCheck(GradientsCheck):
     """Gradients on the extreme inputs, judged as FiniteValuesCheck judges outputs."""
+
+    kind = "finite_gradients"
+    weight = 1.0
+    hideable = False
+
+    @classmethod
+    def parse(cls, parameter: Any, site: CheckSite) -> tuple[str, ...]:
+        return _needs_extreme(cls.kind, site, super().parse(parameter, site))
 
     def probes(self) -> dict[str, Probe]:
         inputs = self.extreme
@@ -123,6 +173,12 @@ class FiniteGradientsCheck(GradientsCheck):
             if failed:
                 return failed
         return Verdict(True, "the gradients stay finite and right on extreme inputs")
+
+
+def _needs_extreme(kind: str, site: CheckSite, parameter: Any) -> Any:
+    if site.extreme is None:
+        raise site.fail(f"the check '{kind}' needs an `extreme` block of inputs")
+    return parameter
 
 
 def _on_extreme(
@@ -160,3 +216,6 @@ def _show_args(function: FunctionSpec, inputs: Inputs) -> str:
         more = ", ..." if len(values) > SHOWN_VALUES else ""
         shown.append(f"{name} = {values[:SHOWN_VALUES]}"[:-1] + f"{more}]")
     return "; ".join(shown)
+
+
+KINDS = (ShapeCheck, ValuesCheck, GradientsCheck, FiniteValuesCheck, FiniteGradientsCheck)

@@ -15,19 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
+from grader.checks import CHECKS, HIDEABLE
+from grader.checks.base import CheckSite
 from grader.course.sizes import size_names
 from grader.course.specs import (
-    CHECK_KINDS,
-    CHECK_PARAMETERS,
-    DEFAULT_WEIGHTS,
-    DISTRIBUTIONS,
-    DTYPES,
-    HIDDEN_CHECKS,
-    MAX_SHAPE_POINTS_SHARE,
-    OUTCOME_CHECKS,
     VISIBILITIES,
     ArgSpec,
     CaseValue,
@@ -39,13 +32,20 @@ from grader.course.specs import (
     GradescopeSettings,
     Limits,
     ModuleSpec,
-    OutcomeSpec,
     RandomArray,
     SampledArray,
     Tolerance,
 )
 from grader.errors import ManifestError
-from grader.runner.programs import PRIMITIVE_OPS
+
+DISTRIBUTIONS = {
+    "normal": {"loc": 0.0, "scale": 1.0},
+    "uniform": {"low": 0.0, "high": 1.0},
+    "bernoulli": {"p": 0.5},
+    "integers": {"low": 0, "high": 10},
+}
+DTYPES = ("float32", "int32", "bool")
+MAX_SHAPE_POINTS_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -233,8 +233,8 @@ class _Parser:
         )
 
     def weights(self, value: Any, key: str) -> dict[str, float]:
-        value = self.mapping(value, key, optional=CHECK_KINDS)
-        weights = dict(DEFAULT_WEIGHTS)
+        value = self.mapping(value, key, optional=tuple(CHECKS))
+        weights = {kind: check.weight for kind, check in CHECKS.items()}
         for kind, weight in value.items():
             weights[kind] = float(self.number(weight, f"{key}.{kind}", positive=True))
         return weights
@@ -284,11 +284,10 @@ class _Parser:
             spec = self.check(
                 check, f"{key}.checks[{i}]", inherited.weights, args, parsed_cases, extreme
             )
-            if spec.kind not in HIDDEN_CHECKS:
+            if spec.kind not in HIDEABLE:
                 raise self.fail(
                     f"{key}.checks[{i}]",
-                    f"the check '{spec.kind}' cannot be hidden (these can: "
-                    f"{', '.join(HIDDEN_CHECKS)})",
+                    f"the check '{spec.kind}' cannot be hidden (these can: {', '.join(HIDEABLE)})",
                 )
             parsed.append(replace(spec, hidden=True))
         return parsed_cases, tuple(parsed)
@@ -334,6 +333,13 @@ class _Parser:
             )
             parsed_checks += hidden_checks
         self.unique([c.title for c in parsed_checks], f"{key}.checks", "check")
+        gates = sorted({c.kind for c in parsed_checks if c.gating == "gate"})
+        if len(gates) > 1:
+            raise self.fail(
+                f"{key}.checks",
+                f"one kind of check may gate the others, not {' and '.join(gates)}: a "
+                "function is judged on its values or on its outcomes",
+            )
         function = FunctionSpec(
             name=name,
             points=self.points(value["points"], f"{key}.points"),
@@ -367,31 +373,6 @@ class _Parser:
         if not isinstance(value, str) or _lambda_parameters(value) is None:
             raise self.fail(key, "expected a lambda expression, as a string")
         return value.strip()
-
-    def outcome(self, value: Any, key: str, kind: str) -> OutcomeSpec:
-        required = {
-            "objective": ("of", "margin"),
-            "decreasing": ("of",),
-            "permutation_match": ("of", "target", "atol"),
-            "predicate": ("of", "title"),
-        }[kind]
-        value = self.mapping(value, key, required=required, optional=("title",))
-        title = value.get("title", kind.replace("_", " "))
-        if not isinstance(title, str) or not title:
-            raise self.fail(f"{key}.title", "expected a non-empty string")
-        target = value.get("target")
-        if target is not None:
-            try:
-                target = np.asarray(target, dtype=np.float32)
-            except (TypeError, ValueError):
-                raise self.fail(f"{key}.target", "expected an array of numbers") from None
-        return OutcomeSpec(
-            title=title,
-            of=self.expression(value["of"], f"{key}.of"),
-            margin=float(self.number(value.get("margin", 0.0), f"{key}.margin")),
-            target=target,
-            atol=float(self.number(value.get("atol", 0.0), f"{key}.atol")),
-        )
 
     def arg(self, value: Any, key: str, top_level: bool = False) -> ArgSpec:
         if isinstance(value, list) and value:
@@ -505,45 +486,21 @@ class _Parser:
             raise self.fail(
                 key, "expected a check name or a one-entry mapping (for example `contains: scan`)"
             )
-        if kind not in CHECK_KINDS:
-            raise self.fail(key, f"unknown check {kind!r} (known: {', '.join(CHECK_KINDS)})")
-        needs = CHECK_PARAMETERS.get(kind)
-        if needs is None and parameter is not None:
+        check = CHECKS.get(kind) if isinstance(kind, str) else None
+        if check is None:
+            raise self.fail(key, f"unknown check {kind!r} (known: {', '.join(CHECKS)})")
+        if check.needs is None and parameter is not None:
             raise self.fail(key, f"the check '{kind}' takes no parameter")
-        if needs is not None and parameter is None:
-            raise self.fail(key, f"the check '{kind}' needs {needs}, as `{kind}: ...`")
-        if kind in ("gradients", "finite_gradients"):
-            if not isinstance(parameter, list) or not parameter:
-                raise self.fail(f"{key}.{kind}", "expected a list of argument names")
-            for arg in parameter:
-                spec = args.get(arg)
-                if spec is None:
-                    raise self.fail(f"{key}.{kind}", f"no argument named {arg!r}")
-                if isinstance(spec, CaseValue | FixedArray) or (
-                    isinstance(spec, RandomArray) and spec.dtype != "float32"
-                ):
-                    raise self.fail(
-                        f"{key}.{kind}",
-                        f"cannot differentiate with respect to {arg!r}: it is not a float32 array",
-                    )
-            parameter = tuple(parameter)
-        elif kind in ("contains", "constant_size") and not (
-            isinstance(parameter, str) and parameter.isidentifier()
-        ):
-            raise self.fail(f"{key}.{kind}", f"expected a name, got {parameter!r}")
-        if kind == "contains" and parameter not in PRIMITIVE_OPS:
-            raise self.fail(
-                f"{key}.contains", f"expected one of {', '.join(PRIMITIVE_OPS)}, got {parameter!r}"
-            )
-        if kind in OUTCOME_CHECKS:
-            parameter = self.outcome(parameter, f"{key}.{kind}", kind)
-        if kind == "constant_size" and not all(parameter in case for case in cases):
-            raise self.fail(
-                f"{key}.constant_size", f"the size {parameter!r} is not set by every case"
-            )
-        if kind in ("finite_values", "finite_gradients") and extreme is None:
-            raise self.fail(key, f"the check '{kind}' needs an `extreme` block of inputs")
-        return CheckSpec(kind=kind, weight=weights[kind], parameter=parameter)
+        if check.needs is not None and parameter is None:
+            raise self.fail(key, f"the check '{kind}' needs {check.needs}, as `{kind}: ...`")
+        parameter = check.parse(parameter, CheckSite(key, args, cases, extreme, self))
+        return CheckSpec(
+            kind=kind,
+            weight=weights[kind],
+            name=check.name(parameter),
+            gating=check.gating,
+            parameter=parameter,
+        )
 
 
 def _case_keys(args: Mapping[str, ArgSpec], where: str = "") -> list[tuple[str, str]]:

@@ -12,65 +12,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from grader.results import HUNDREDTHS, to_hundredths
-from grader.runner.programs import PRIMITIVE_OPS
 
-CHECK_KINDS = (
-    "shape",
-    "values",
-    "gradients",
-    "finite_values",
-    "finite_gradients",
-    "jit",
-    "contains",
-    "constant_size",
-    "objective",
-    "decreasing",
-    "permutation_match",
-    "predicate",
-)
-# Checks that take an argument in course.yml, and what it is.
-CHECK_PARAMETERS = {
-    "gradients": "a list of argument names",
-    "finite_gradients": "a list of argument names",
-    "contains": f"a loop or branch ({', '.join(PRIMITIVE_OPS)})",
-    "constant_size": "a size name",
-    "objective": "a mapping with `of` and `margin`",
-    "decreasing": "a mapping with `of`",
-    "permutation_match": "a mapping with `of`, `target` and `atol`",
-    "predicate": "a mapping with `of` and `title`",
-}
-# Checks of outcomes (a fit's quality) rather than of values against the reference's.
-OUTCOME_CHECKS = ("objective", "decreasing", "permutation_match", "predicate")
-# Checks that earn points whatever the values; every other one needs `values` to pass.
-# What a function must get right before its other checks earn points (shape apart): its
-# values, or for a function judged on outcomes (a fit), its objective. A constant or
-# input-independent answer fails the gate, so it earns the shape points at most.
-GATES = ("values", "objective")
-# Checks that may run on hidden cases: those judged on a function's cases.
-HIDDEN_CHECKS = ("shape", "values", "gradients", "jit", *OUTCOME_CHECKS)
-DISTRIBUTIONS = {
-    "normal": {"loc": 0.0, "scale": 1.0},
-    "uniform": {"low": 0.0, "high": 1.0},
-    "bernoulli": {"p": 0.5},
-    "integers": {"low": 0, "high": 10},
-}
-DTYPES = ("float32", "int32", "bool")
-MAX_SHAPE_POINTS_SHARE = 0.25
-# Weights of the checks where course.yml's `defaults.weights` does not set them.
-DEFAULT_WEIGHTS = {
-    "shape": 1.0,
-    "values": 4.0,
-    "gradients": 2.0,
-    "finite_values": 1.0,
-    "finite_gradients": 1.0,
-    "jit": 1.0,
-    "contains": 2.0,
-    "constant_size": 2.0,
-    "objective": 4.0,
-    "decreasing": 1.0,
-    "permutation_match": 3.0,
-    "predicate": 2.0,
-}
+# How a check waits for the function's gate (see grader.checks.base.Check.gating).
+Gating = Literal["gate", "free", "gated"]
 
 
 @dataclass(frozen=True)
@@ -141,29 +85,35 @@ class OutcomeSpec:
     atol: float = 0.0
 
 
+# A check's parameter, as its kind's `parse` made it: argument names (gradients), a
+# name (a loop, a size), an outcome's settings, or None.
+CheckParameter = tuple[str, ...] | str | OutcomeSpec | None
+
+
 @dataclass(frozen=True)
 class CheckSpec:
+    """One check of a function, as course.yml asks for it.
+
+    Attributes:
+      kind: the kind of check (a class in grader.checks declares each).
+      weight: its share of the function's points, relative to the other checks'.
+      name: its name in reports, made by its kind from the parameter ('uses scan').
+      gating: how it waits for the function's gate (its kind's).
+      parameter: what course.yml gives it, as its kind parsed it.
+      hidden: whether it runs on the hidden cases, whose seed a student copy lacks.
+    """
+
     kind: str
     weight: float
-    parameter: Any = None
-    hidden: bool = False  # run on the hidden cases, whose seed a student copy lacks
+    name: str
+    gating: Gating = "gated"
+    parameter: CheckParameter = None
+    hidden: bool = False
 
     @property
     def title(self) -> str:
         """The check's name in reports, e.g. 'finite gradients', 'values (hidden)'."""
-        return f"{self._title} (hidden)" if self.hidden else self._title
-
-    @property
-    def _title(self) -> str:
-        if isinstance(self.parameter, OutcomeSpec):
-            return self.parameter.title
-        if self.kind == "shape":
-            return "shape and dtype"
-        if self.kind == "contains":
-            return f"uses {self.parameter}"
-        if self.kind == "constant_size":
-            return f"does not grow with {self.parameter}"
-        return self.kind.replace("_", " ")
+        return f"{self.name} (hidden)" if self.hidden else self.name
 
 
 @dataclass(frozen=True)
@@ -243,13 +193,13 @@ class FunctionSpec:
 
     @property
     def gate(self) -> str | None:
-        """The kind of check (values, else objective) that the others wait for."""
-        kinds = {c.kind for c in self.checks}
-        return next((kind for kind in GATES if kind in kinds), None)
+        """The kind of check that the others wait for (values, or a fit's objective); the
+        schema allows a function one kind of gate."""
+        return next((c.kind for c in self.checks if c.gating == "gate"), None)
 
     def gated(self, check: CheckSpec) -> bool:
         """Whether `check` earns points only once the gate's (visible) checks pass."""
-        return self.gate is not None and check.kind not in ("shape", self.gate)
+        return self.gate is not None and check.gating == "gated"
 
     def check_points(self, check: CheckSpec) -> float:
         """The points of one of the function's checks: its share of `points` by weight, in
