@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import shutil
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
@@ -182,3 +183,18 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         pytest.skip(str(error))
     yield request.param
     current_sandbox.cache_clear()
+
+
+WRONG = "\n\ndef double(x):\n    return 3.0 * x\n"
+
+
+def make_class(folder: Path) -> Path:
+    """Four students: right, wrong, hostile (dies at import) and one with nothing to grade."""
+    submissions = folder / "submissions"
+    for student in ("ada", "bob", "eve", "zed"):
+        (submissions / student).mkdir(parents=True)
+    shutil.copy(TOY / "solutions" / "toy.py", submissions / "ada" / "toy.py")
+    (submissions / "bob" / "toy.py").write_text((TOY / "solutions" / "toy.py").read_text() + WRONG)
+    (submissions / "eve" / "toy.py").write_text("import os\nos._exit(0)\n")
+    (submissions / "zed" / "notes.txt").write_text("I ran out of time\n")
+    return submissions

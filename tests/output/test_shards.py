@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, TOY
-from test_batch import make_class
+from conftest import ROOT, TOY, make_class
 from test_exports import a_class, double, save
 
 from grader import cli

@@ -20,7 +20,7 @@ import pytest
 import grader.runner.wire as wire
 from grader.runner.wire import Opaque, WireError, decode, encode, read_frame, write_frame
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_round_trip_keeps_structure_shapes_and_dtypes():

@@ -14,29 +14,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TOY
+from conftest import ROOT, TOY, make_class
 
 from grader.batch import find_students, plan, run_batch, summarize, write_grades
 from grader.course.schema import load_course
 from grader.ship.gradescope import build_bundle
 
-WRONG = "\n\ndef double(x):\n    return 3.0 * x\n"
-
 
 def difflearn_command() -> str:
     return shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
-
-
-def make_class(folder: Path) -> Path:
-    """Four students: right, wrong, hostile (dies at import) and one with nothing to grade."""
-    submissions = folder / "submissions"
-    for student in ("ada", "bob", "eve", "zed"):
-        (submissions / student).mkdir(parents=True)
-    shutil.copy(TOY / "solutions" / "toy.py", submissions / "ada" / "toy.py")
-    (submissions / "bob" / "toy.py").write_text((TOY / "solutions" / "toy.py").read_text() + WRONG)
-    (submissions / "eve" / "toy.py").write_text("import os\nos._exit(0)\n")
-    (submissions / "zed" / "notes.txt").write_text("I ran out of time\n")
-    return submissions
 
 
 def test_a_class_is_graded_summarized_and_resumed(tmp_path):

@@ -5,7 +5,7 @@ A variant wraps one reference function and changes what it returns: scaled, shif
 sign-flipped, an axis reversed, two axes swapped. These are the shapes of many real
 mistakes (a constant factor, a missing term, a scan run backwards, batch and time
 mixed up), so the feedback must recognise each, on any function, not only on the
-mistakes someone thought to write down (tests/test_<module>.py).
+mistakes someone thought to write down (tests/exercises/test_<module>.py).
 """
 
 from __future__ import annotations
