@@ -10,4 +10,4 @@ Nothing here imports the reference solutions: `reference` loads them by path,
 in the grading process only.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -33,7 +33,7 @@ from grader.runner.cache import (
     warm_lock,
 )
 from grader.runner.intake import SUFFIXES, Submission, SubmittedModule, read_submission
-from grader.runner.probes import ErrorInfo, Outcome, Probe
+from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey
 from grader.runner.process import Failure, ImportFailure, SubmissionProcess, Verifier
 from grader.runner.sandbox import JailLimits, current_sandbox
 
@@ -48,9 +48,9 @@ class Observation:
     function: FunctionSpec
     checks: list[Check]
     verdicts: list[Verdict]
-    probes: dict[str, Probe]
-    expected: dict[str, Outcome]
-    actual: dict[str, Outcome]
+    probes: dict[ProbeKey, Probe]
+    expected: dict[ProbeKey, Outcome]
+    actual: dict[ProbeKey, Outcome]
 
 
 def selected_modules(course: Course, modules: Sequence[str] | None = None) -> list[str]:
@@ -352,7 +352,7 @@ def _run_function(
     verifier: Verifier | None = None,
     observe: list[Observation] | None = None,
 ) -> list[Verdict]:
-    probes: dict[str, Probe] = {}
+    probes: dict[ProbeKey, Probe] = {}
     for check in checks:
         probes.update(check.probes())
     process.send(module.name, function.name, list(probes.values()), function.harness)
@@ -364,7 +364,7 @@ def _run_function(
         process.stop()
         malformed = "the submission's process returned a malformed result"
         return [Verdict(False, malformed, "crash")] * len(checks)
-    actual: dict[str, Outcome] = dict(zip(probes, reply, strict=True))
+    actual: dict[ProbeKey, Outcome] = dict(zip(probes, reply, strict=True))
     # The programs the function exported are read and run by the verifier: what the
     # structural checks judge comes from there, never from the submission's word.
     programs = {k: (p, actual[k]) for k, p in probes.items() if p.kind == "export"}
@@ -379,7 +379,9 @@ def _run_function(
     return verdicts
 
 
-def _judge(check: Check, expected: dict[str, Outcome], actual: dict[str, Outcome]) -> Verdict:
+def _judge(
+    check: Check, expected: dict[ProbeKey, Outcome], actual: dict[ProbeKey, Outcome]
+) -> Verdict:
     try:
         return check.judge(expected, actual)
     except (ArithmeticError, AttributeError, IndexError, KeyError, TypeError, ValueError):

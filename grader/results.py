@@ -73,13 +73,6 @@ class CheckResult:
         """The check's full name, as in reports: 'bce.sigmoid: finite gradients'."""
         return f"{self.module}.{self.function}: {self.check}"
 
-    @staticmethod
-    def split_name(name: str) -> tuple[str, str, str]:
-        """(module, function, check) of a full `name`; ValueError if it is not one."""
-        where, check = name.split(": ", 1)
-        module, function = where.split(".", 1)
-        return module, function, check
-
 
 @dataclass(frozen=True)
 class ModuleResult:

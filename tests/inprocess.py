@@ -25,7 +25,7 @@ from grader.reference.base import Reference
 from grader.results import ModuleResult
 from grader.runner import child, verifier
 from grader.runner.intake import read_submission
-from grader.runner.probes import ErrorInfo, Outcome, Probe
+from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey
 from grader.runner.process import ImportFailure, OutputCapture, _outcome, program_item
 from grader.runner.wire import FrameReader, encode, encode_frame
 
@@ -79,8 +79,8 @@ class InProcessVerifier:
     """The verifier's work (grader.runner.verifier), done here."""
 
     def verify(
-        self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float
-    ) -> dict[str, Outcome]:
+        self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
+    ) -> dict[ProbeKey, Outcome]:
         return {
             key: _outcome(_wire(verifier.answer(_wire(program_item(probe, exported)))))
             for key, (probe, exported) in programs.items()

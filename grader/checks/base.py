@@ -17,7 +17,7 @@ from grader.course.inputs import FunctionInputs, Inputs
 from grader.course.specs import ArgSpec, CheckParameter, CheckSpec, ExtremeInputs, Gating
 from grader.errors import ManifestError
 from grader.results import Cause
-from grader.runner.probes import Outcome, Probe
+from grader.runner.probes import Outcome, Probe, ProbeKey, ProbeKind
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,12 @@ class Check:
     def title(self) -> str:
         return self.spec.title
 
-    def probes(self) -> dict[str, Probe]:
+    def probes(self) -> dict[ProbeKey, Probe]:
         raise NotImplementedError
 
-    def judge(self, expected: Mapping[str, Outcome], actual: Mapping[str, Outcome]) -> Verdict:
+    def judge(
+        self, expected: Mapping[ProbeKey, Outcome], actual: Mapping[ProbeKey, Outcome]
+    ) -> Verdict:
         """Judges the outcomes; an exception in any of the student's probes fails the check."""
         for key in self.probes():
             error = actual[key].error
@@ -131,7 +133,7 @@ class Check:
         return self.judge_outcomes(expected, actual)
 
     def judge_outcomes(
-        self, expected: Mapping[str, Outcome], actual: Mapping[str, Outcome]
+        self, expected: Mapping[ProbeKey, Outcome], actual: Mapping[ProbeKey, Outcome]
     ) -> Verdict:
         raise NotImplementedError
 
@@ -147,7 +149,7 @@ class Check:
     def extreme(self) -> Inputs:
         return self.inputs.extreme
 
-    def _call(self, kind: str, inputs: Inputs, **options: object) -> Probe:
+    def _call(self, kind: ProbeKind, inputs: Inputs, **options: object) -> Probe:
         """A probe on `inputs`. Where the function must run under jit anyway, its calls
         and gradients on the cases run compiled (when it traces). Elsewhere they run op
         by op: on the extreme inputs (a long sequence, say) and for a function that may

@@ -11,7 +11,7 @@ from grader.checks.base import Check, CheckSite, Verdict
 from grader.checks.compare import format_number, structure_mismatch
 from grader.course.inputs import Inputs
 from grader.course.specs import CheckParameter, OutcomeSpec
-from grader.runner.probes import Probe
+from grader.runner.probes import Probe, ProbeKey
 
 
 class OutcomeCheck(Check):
@@ -57,8 +57,8 @@ class OutcomeCheck(Check):
         assert isinstance(parameter, OutcomeSpec)
         return parameter.title
 
-    def probes(self) -> dict[str, Probe]:
-        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
+    def probes(self) -> dict[ProbeKey, Probe]:
+        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
         # The lambdas run here, in the grading process, over what an untrusted process sent.
@@ -67,7 +67,7 @@ class OutcomeCheck(Check):
         # a million tiny arrays' worth), never see a wire Opaque or a string, and cannot
         # pass an output of the wrong shape that happens to have the property.
         for i, inputs in enumerate(self.cases):
-            key = f"call/{inputs.label}"
+            key = ProbeKey("call", inputs.label)
             mismatch = structure_mismatch(expected[key].value, actual[key].value)
             if mismatch:
                 return self._failed(
@@ -78,7 +78,7 @@ class OutcomeCheck(Check):
                 )
         of = eval(self.spec.parameter.of, dict(self.inputs.namespace))
         for i, inputs in enumerate(self.cases):
-            key = f"call/{inputs.label}"
+            key = ProbeKey("call", inputs.label)
             try:
                 mine = np.asarray(of(actual[key].value, *inputs.args))
             except Exception as error:

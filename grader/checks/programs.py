@@ -7,7 +7,7 @@ from typing import Any
 from grader.checks.base import Check, CheckSite, Verdict
 from grader.course.inputs import Inputs
 from grader.course.specs import CheckParameter
-from grader.runner.probes import Probe
+from grader.runner.probes import Probe, ProbeKey
 from grader.runner.programs import PRIMITIVE_OPS
 
 
@@ -22,15 +22,15 @@ class ProgramCheck(Check):
         """The case a program is judged on: the first one kept from students, if any."""
         return next((c for c in self.cases if c.secret), self.cases[0])
 
-    def probes(self) -> dict[str, Probe]:
+    def probes(self) -> dict[ProbeKey, Probe]:
         return dict([self._export(self.primary)])
 
-    def _export(self, inputs: Inputs) -> tuple[str, Probe]:
-        return f"export/{inputs.label}", self._call("export", inputs)
+    def _export(self, inputs: Inputs) -> tuple[ProbeKey, Probe]:
+        return ProbeKey("export", inputs.label), self._call("export", inputs)
 
     def _program(self, expected, actual, inputs: Inputs) -> tuple[dict[str, Any], Verdict | None]:
         """The program's facts on `inputs`, and a failure unless its values match."""
-        key = f"export/{inputs.label}"
+        key = ProbeKey("export", inputs.label)
         program = actual[key].value
         index = next((i for i, c in enumerate(self.cases) if c.label == inputs.label), None)
         lead = "the program that jax.jit compiles gives other values: "
@@ -112,7 +112,7 @@ class ConstantSizeCheck(ProgramCheck):
     def sizes(self) -> tuple[Inputs, Inputs]:
         return self.inputs.resized(self.spec.parameter)
 
-    def probes(self) -> dict[str, Probe]:
+    def probes(self) -> dict[ProbeKey, Probe]:
         return dict(self._export(i) for i in self.sizes)
 
     def judge_outcomes(self, expected, actual):

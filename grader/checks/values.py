@@ -11,7 +11,7 @@ from grader.checks.base import Check, CheckSite, Verdict
 from grader.checks.compare import name_outputs, nonfinite, structure_mismatch, value_mismatch
 from grader.course.inputs import Inputs
 from grader.course.specs import CaseValue, CheckParameter, FixedArray, FunctionSpec, RandomArray
-from grader.runner.probes import Probe
+from grader.runner.probes import Probe, ProbeKey
 
 SHOWN_VALUES = 12  # of an extreme input written out in course.yml, in feedback
 
@@ -27,12 +27,12 @@ class ShapeCheck(Check):
     def name(cls, parameter: CheckParameter) -> str:
         return "shape and dtype"
 
-    def probes(self) -> dict[str, Probe]:
-        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
+    def probes(self) -> dict[ProbeKey, Probe]:
+        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
         for i, inputs in enumerate(self.cases):
-            key = f"call/{inputs.label}"
+            key = ProbeKey("call", inputs.label)
             mismatch = structure_mismatch(expected[key].value, actual[key].value)
             if mismatch:
                 return self._failed(inputs, i, mismatch)
@@ -46,12 +46,12 @@ class ValuesCheck(Check):
     weight = 4.0
     gating = "gate"
 
-    def probes(self) -> dict[str, Probe]:
-        return {f"call/{c.label}": self._call("call", c) for c in self.cases}
+    def probes(self) -> dict[ProbeKey, Probe]:
+        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
         for i, inputs in enumerate(self.cases):
-            key = f"call/{inputs.label}"
+            key = ProbeKey("call", inputs.label)
             verdict = self._compare(expected[key].value, actual[key].value, inputs, i, "output")
             if verdict:
                 return verdict
@@ -88,16 +88,16 @@ class GradientsCheck(ValuesCheck):
         names = self.function.arg_names
         return tuple(names.index(name) for name in self.spec.parameter)
 
-    def probes(self) -> dict[str, Probe]:
+    def probes(self) -> dict[ProbeKey, Probe]:
         probes = {}
         for c in self.cases:
             seed = zlib.crc32(f"{self.module}.{self.function.name}/{c.label}/cotangent".encode())
-            probes[f"vjp/{c.label}"] = self._call("vjp", c, wrt=self.wrt, cotangent=seed)
+            probes[ProbeKey("vjp", c.label)] = self._call("vjp", c, wrt=self.wrt, cotangent=seed)
         return probes
 
     def judge_outcomes(self, expected, actual):
         for i, inputs in enumerate(self.cases):
-            key = f"vjp/{inputs.label}"
+            key = ProbeKey("vjp", inputs.label)
             for position, e, a in zip(
                 self.wrt, expected[key].value, actual[key].value, strict=True
             ):
@@ -140,11 +140,12 @@ class FiniteValuesCheck(Check):
     def parse(cls, parameter: Any, site: CheckSite) -> CheckParameter:
         return _needs_extreme(cls.kind, site, parameter)
 
-    def probes(self) -> dict[str, Probe]:
-        return {"call/extreme": self._call("call", self.extreme)}
+    def probes(self) -> dict[ProbeKey, Probe]:
+        return {ProbeKey("call", self.extreme.label): self._call("call", self.extreme)}
 
     def judge_outcomes(self, expected, actual):
-        theirs, mine = expected["call/extreme"].value, actual["call/extreme"].value
+        key = ProbeKey("call", self.extreme.label)
+        theirs, mine = expected[key].value, actual[key].value
         failed = _on_extreme(self.function, self.extreme, theirs, mine, "output", OVERFLOW)
         return failed or Verdict(True, "the outputs stay finite and right on extreme inputs")
 
@@ -160,12 +161,15 @@ class FiniteGradientsCheck(GradientsCheck):
     def parse(cls, parameter: Any, site: CheckSite) -> tuple[str, ...]:
         return _needs_extreme(cls.kind, site, super().parse(parameter, site))
 
-    def probes(self) -> dict[str, Probe]:
+    def probes(self) -> dict[ProbeKey, Probe]:
         inputs = self.extreme
-        return {"vjp/extreme": self._call("vjp", inputs, wrt=self.wrt, cotangent="ones")}
+        return {
+            ProbeKey("vjp", inputs.label): self._call("vjp", inputs, wrt=self.wrt, cotangent="ones")
+        }
 
     def judge_outcomes(self, expected, actual):
-        theirs, mine = expected["vjp/extreme"].value, actual["vjp/extreme"].value
+        key = ProbeKey("vjp", self.extreme.label)
+        theirs, mine = expected[key].value, actual[key].value
         for position, e, a in zip(self.wrt, theirs, mine, strict=True):
             name = self.function.shown_arg(self.function.arg_names[position])
             path = f"the gradient with respect to {name}"

@@ -30,6 +30,12 @@ HIDDEN_LABEL = "hidden"
 UNSEEN_LABEL = "unseen"  # drawn from the hidden seed too, like the visible cases otherwise
 
 
+def is_secret(label: str) -> bool:
+    """Whether the case of `label` is drawn from the seed a student copy lacks: a hidden
+    or an unseen case (the labels this module makes: 'hidden0', 'unseen0')."""
+    return label.startswith((HIDDEN_LABEL, UNSEEN_LABEL))
+
+
 @dataclass(frozen=True)
 class Inputs:
     """One set of positional arguments for a function, with the case it came from."""
@@ -45,7 +51,7 @@ class Inputs:
     @property
     def secret(self) -> bool:
         """Drawn from the seed a student copy lacks: a hidden or an unseen case."""
-        return self.unseen or self.label.startswith(HIDDEN_LABEL)
+        return is_secret(self.label)
 
     def describe(self) -> str:
         """The case for feedback, e.g. 'N=8, D=3, learning_rate=0.5'."""
@@ -56,8 +62,7 @@ def rng_for(function: FunctionSpec, module: str, label: str) -> np.random.Genera
     """A generator seeded by the function's seed (the hidden seed for a hidden case),
     its full name and the case label."""
     name_hash = zlib.crc32(f"{module}.{function.name}/{label}".encode())
-    secret = label.startswith((HIDDEN_LABEL, UNSEEN_LABEL))
-    seed = function.hidden_seed if secret else function.seed
+    seed = function.hidden_seed if is_secret(label) else function.seed
     return np.random.default_rng([seed if seed is not None else function.seed, name_hash])
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from grader.checks.compare import leaves, name_outputs, structure_mismatch, value_mismatch
-from grader.course.inputs import HIDDEN_LABEL, UNSEEN_LABEL
-from grader.runner.probes import Outcome
+from grader.course.inputs import is_secret
+from grader.runner.probes import Outcome, ProbeKey
 
 if TYPE_CHECKING:
     from grader.engine import Observation
@@ -30,7 +30,7 @@ def explain(observation: Observation) -> str:
     for check, verdict in zip(observation.checks, observation.verdicts, strict=True):
         if verdict.passed or check.spec.hidden:
             continue
-        keys = [k for k in check.probes() if not _secret(k)]
+        keys = [k for k in check.probes() if not is_secret(k.label)]
         if not keys:
             continue
         key = next((k for k in keys if _differs(observation, k)), keys[0])
@@ -53,11 +53,7 @@ def explain(observation: Observation) -> str:
     )
 
 
-def _secret(key: str) -> bool:
-    return key.split("/", 1)[-1].startswith((HIDDEN_LABEL, UNSEEN_LABEL))
-
-
-def _differs(observation: Observation, key: str) -> bool:
+def _differs(observation: Observation, key: ProbeKey) -> bool:
     mine, theirs = observation.actual[key], observation.expected[key]
     if not mine.ok:
         return True

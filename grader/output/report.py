@@ -170,17 +170,20 @@ def gradescope_results(
     }
     if settings.results is not None:
         data["visibility"] = settings.results
-    # Gradescope ignores extra_data: for the instructor, how the submission was confined,
-    # and which checks failed unjudged, by name (read back by `results_checks`).
-    extra: dict[str, Any] = {}
+    # Gradescope ignores extra_data: for the instructor, how the submission was confined;
+    # for `results_checks`, each test's check as data (its name is for people) and why it
+    # failed unjudged, where it did.
+    extra: dict[str, Any] = {
+        "checks": [
+            {"module": c.module, "function": c.function, "check": c.check, "cause": c.cause}
+            for c in result.checks
+        ]
+    }
     if result.sandbox is not None:
         extra["sandbox"] = result.sandbox.mode
         extra["sandbox_note"] = result.sandbox.why
         extra["cgroups"] = result.sandbox.cgroups
-    if causes := {c.name: c.cause for c in result.checks if c.cause is not None}:
-        extra["causes"] = causes
-    if extra:
-        data["extra_data"] = extra
+    data["extra_data"] = extra
     return data
 
 
@@ -189,20 +192,19 @@ def results_checks(data: dict[str, Any]) -> tuple[CheckResult, ...]:
     if they are not."""
     checks = []
     try:
-        causes = data.get("extra_data", {}).get("causes", {})
-        for test in data["tests"]:
-            module, function, check = CheckResult.split_name(test["name"])
+        identities = data["extra_data"]["checks"]
+        for test, identity in zip(data["tests"], identities, strict=True):
             checks.append(
                 CheckResult(
-                    module=module,
-                    function=function,
-                    check=check,
+                    module=str(identity["module"]),
+                    function=str(identity["function"]),
+                    check=str(identity["check"]),
                     score=float(test["score"]),
                     max_score=float(test["max_score"]),
                     passed=test["status"] == "passed",
                     message=str(test["output"]),
                     hidden="visibility" in test,
-                    cause=_cause(causes.get(test["name"])),
+                    cause=_cause(identity.get("cause")),
                 )
             )
     except (AttributeError, KeyError, TypeError, ValueError) as error:

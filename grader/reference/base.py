@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from grader.errors import UsageError
-from grader.runner.probes import Outcome, Probe
+from grader.runner.probes import Outcome, Probe, ProbeKey
 
 
 class CourseError(UsageError):
@@ -22,8 +22,12 @@ class CourseError(UsageError):
 
 class Reference(Protocol):
     def outcomes(
-        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
-    ) -> dict[str, Outcome]:
+        self,
+        module: str,
+        function: str,
+        probes: Mapping[ProbeKey, Probe],
+        harness: str | None = None,
+    ) -> dict[ProbeKey, Outcome]:
         """The expected outcome of each probe (run in `harness`, if any), by the probe's key."""
         ...
 

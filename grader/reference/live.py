@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.reference.base import CourseError
 from grader.runner.cache import REFERENCE, cache_dir, enable_in_this_process
-from grader.runner.probes import Outcome, Probe, ProbeRunner, resolve_target
+from grader.runner.probes import Outcome, Probe, ProbeKey, ProbeRunner, resolve_target
 from grader.runner.programs import facts
 
 
@@ -29,8 +29,12 @@ class LiveReference:
         self._cache: dict[tuple[str, str, str], Outcome] = {}
 
     def outcomes(
-        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
-    ) -> dict[str, Outcome]:
+        self,
+        module: str,
+        function: str,
+        probes: Mapping[ProbeKey, Probe],
+        harness: str | None = None,
+    ) -> dict[ProbeKey, Outcome]:
         try:
             reference = resolve_target(vars(self._module(module)), function, harness)
         except LookupError:

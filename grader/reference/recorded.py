@@ -31,7 +31,7 @@ from grader.course.specs import Course
 from grader.errors import UsageError
 from grader.reference.base import CourseError
 from grader.reference.live import LiveReference
-from grader.runner.probes import Outcome, Probe
+from grader.runner.probes import Outcome, Probe, ProbeKey
 from grader.runner.wire import decode
 
 FORMAT = 1
@@ -102,16 +102,20 @@ class RecordedReference:
         return self._function(module, function)[0]
 
     def outcomes(
-        self, module: str, function: str, probes: Mapping[str, Probe], harness: str | None = None
-    ) -> dict[str, Outcome]:
+        self,
+        module: str,
+        function: str,
+        probes: Mapping[ProbeKey, Probe],
+        harness: str | None = None,
+    ) -> dict[ProbeKey, Outcome]:
         recorded = self._function(module, function)[1]
-        missing = [key for key in probes if key not in recorded]
+        missing = [str(key) for key in probes if str(key) not in recorded]
         if missing:
             raise CourseError(
                 f"{self.path} has no outcome for {module}.{function} {', '.join(missing)}; "
                 "course.yml changed since the release"
             )
-        return {key: Outcome(value=recorded[key]) for key in probes}
+        return {key: Outcome(value=recorded[str(key)]) for key in probes}
 
     def namespace(self, module: str) -> dict[str, Any]:
         programs = self._modules.get(module, {}).get("programs", {})

@@ -26,6 +26,19 @@ PROBE_KINDS: tuple[ProbeKind, ...] = get_args(ProbeKind)
 MAX_ERROR_CHARS = 2000
 
 
+@dataclass(frozen=True, order=True)
+class ProbeKey:
+    """Which probe of a function: its kind, on the case labelled `label` (a call on
+    'case0'). Its string, 'call/case0', names the probe in a recording; nothing parses it
+    back."""
+
+    kind: ProbeKind
+    label: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.label}"
+
+
 @dataclass(frozen=True)
 class Probe:
     """One way of running a function on one set of positional arguments.

@@ -36,7 +36,7 @@ import grader
 from grader.runner.cache import ChildCache
 from grader.runner.cells import bounded_notes
 from grader.runner.intake import Submission
-from grader.runner.probes import ErrorInfo, Outcome, Probe
+from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey
 from grader.runner.sandbox import Jail, JailLimits, bubblewrap, current_sandbox
 from grader.runner.wire import FrameReader, WireError, decode, encode, encode_frame
 
@@ -516,10 +516,11 @@ class Verifier(SubmissionProcess):
         super().stop()
 
     def verify(
-        self, programs: dict[str, tuple[Probe, Outcome]], time_limit: float
-    ) -> dict[str, Outcome]:
-        """The facts (grader.runner.programs) of each exported program, on its probe's arguments,
-        by key; an error outcome for a program it refused, or that failed or timed out."""
+        self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
+    ) -> dict[ProbeKey, Outcome]:
+        """The facts (grader.runner.programs) of each exported program, on its probe's
+        arguments, by key; an error outcome for a program it refused, or that failed or
+        timed out."""
         if self._starting:
             self._starting = False
             reply = self._ready(self.START_S)

@@ -18,7 +18,7 @@ from grader.course.specs import Course
 from grader.reference.base import CourseError
 from grader.reference.live import LiveReference
 from grader.reference.recorded import FORMAT, signature
-from grader.runner.probes import Probe
+from grader.runner.probes import Probe, ProbeKey
 from grader.runner.wire import encode
 
 
@@ -79,7 +79,7 @@ def record(
                 for c in make_checks(function, module.name, namespace, unseen=False)
                 if not c.spec.hidden
             ]
-            probes: dict[str, Probe] = {}
+            probes: dict[ProbeKey, Probe] = {}
             for check in checks:
                 probes.update(check.probes())
             expected = reference.outcomes(module.name, function.name, probes, function.harness)
@@ -94,10 +94,10 @@ def record(
                     )
             for recorder in recorders.values():
                 recorder.active = False
-            inputs = {key.split("/", 1)[1]: probe.args for key, probe in probes.items()}
+            inputs = {key.label: probe.args for key, probe in probes.items()}
             functions[function.name] = {
                 "inputs": encode(inputs),
-                "outcomes": encode({key: outcome.value for key, outcome in expected.items()}),
+                "outcomes": encode({str(key): o.value for key, o in expected.items()}),
             }
         modules[module.name] = {
             "functions": functions,

@@ -172,7 +172,7 @@ build-backend = "setuptools.build_meta"
 
 [project]
 name = "difflearn-student"
-version = "{project["version"]}"
+version = "{grader.__version__}"
 description = "A student copy of the difflearn course"
 requires-python = "{project.get("requires-python", ">=3.10")}"
 dependencies = [
@@ -182,8 +182,8 @@ dependencies = [
 [project.scripts]
 difflearn = "grader.cli:main"
 
-[tool.setuptools]
-packages = ["grader"]
+[tool.setuptools.packages.find]
+include = ["grader", "grader.*"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]

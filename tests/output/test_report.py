@@ -84,27 +84,20 @@ def test_results_json_keeps_feedback_plain():
 
 
 def write_results(out: Path, student: str, tests: list[tuple[str, float, float]]) -> None:
-    """A student's results.json as the batch saves it (see batch._save)."""
+    """A student's results.json as the batch saves it (see batch._save), for checks of
+    the toy course's `double` named as given."""
     folder = results_file(out, Path(student)).parent
     folder.mkdir(parents=True)
-    data = {
-        "score": sum(score for _, score, _ in tests),
-        "output": "",
-        "tests": [
-            {
-                "name": name,
-                "score": score,
-                "max_score": max_score,
-                "status": "passed" if score == max_score else "failed",
-                "output": "",
-            }
-            for name, score, max_score in tests
-        ],
-        "difflearn": {
-            "modules": {"toy": [sum(s for _, s, _ in tests), sum(m for _, _, m in tests)]},
-            "max_score": sum(m for _, _, m in tests),
-            "submission_sha256": "0" * 64,
-        },
+    checks = tuple(
+        CheckResult("toy", "double", name, score, max_score, score == max_score, "")
+        for name, score, max_score in tests
+    )
+    result = GradeResult((ModuleResult("toy", "Toy", checks),), 0.0)
+    data = gradescope_results(result)
+    data["difflearn"] = {
+        "modules": {"toy": [sum(s for _, s, _ in tests), sum(m for _, _, m in tests)]},
+        "max_score": sum(m for _, _, m in tests),
+        "submission_sha256": "0" * 64,
     }
     (folder / "results.json").write_text(json.dumps(data))
 
@@ -118,8 +111,8 @@ def hostile_class(out: Path) -> None:
             out,
             student,
             [
-                ("toy.double: values", 2 / 3, 2 / 3),
-                ("toy.double: <b>shout</b> | *x*", 0.0, 1 / 3),
+                ("values", 2 / 3, 2 / 3),
+                ("<b>shout</b> | *x*", 0.0, 1 / 3),
             ],
         )
 

@@ -10,11 +10,13 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, with_override
 
+import grader
 from grader.cli import main
 from grader.course.schema import load_course
 from grader.engine import grade
@@ -111,7 +113,6 @@ def test_the_copy_holds_the_whole_grader_subpackages_included(released):
 
 
 def test_a_new_subpackage_reaches_the_copy_and_the_bundle(tmp_path, course, monkeypatch):
-    import grader
     from grader.ship.gradescope import build_bundle
 
     package = tmp_path / "package" / "grader"
@@ -125,6 +126,17 @@ def test_a_new_subpackage_reaches_the_copy_and_the_bundle(tmp_path, course, monk
     assert "grader/newpart/__init__.py" in names
 
 
+def _wheel_names(source: Path, to: Path) -> set[str]:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--wheel-dir", str(to), str(source)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    (wheel,) = to.glob("*.whl")
+    return set(zipfile.ZipFile(wheel).namelist())
+
+
 def test_an_installed_wheel_holds_every_subpackage(tmp_path):
     # What Gradescope's setup.sh installs: `pip install` of the source, not an editable
     # one. Built from a clean copy: a checkout's build/ folder may hold an older build.
@@ -132,18 +144,20 @@ def test_an_installed_wheel_holds_every_subpackage(tmp_path):
     shutil.copytree(ROOT / "grader", source / "grader", ignore=shutil.ignore_patterns("*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copyfile(ROOT / name, source / name)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-         "--wheel-dir", str(tmp_path), str(source)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    import zipfile
-
-    (wheel,) = tmp_path.glob("*.whl")
-    held = set(zipfile.ZipFile(wheel).namelist())
+    held = _wheel_names(source, tmp_path)
     wanted = {f"grader/{name}" for name in grader_files() if name.endswith(".py")}
     assert wanted - held == set()
+
+
+def test_a_student_copy_installs_every_subpackage(released, tmp_path):
+    # A student runs `pip install .` (or -e) in the copy: its own pyproject must find the
+    # grader's subpackages too, and carry the grader's version.
+    source = tmp_path / "copy"
+    shutil.copytree(released, source, ignore=shutil.ignore_patterns("*.pyc", "build"))
+    held = _wheel_names(source, tmp_path)
+    wanted = {f"grader/{name}" for name in grader_files() if name.endswith(".py")}
+    assert wanted - held == set()
+    assert any(n.startswith(f"difflearn_student-{grader.__version__}") for n in held)
 
 
 def test_released_stubs_score_zero_and_the_reference_full_marks(student_side, released):
