@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from grader.checks.compare import leaves, name_outputs, structure_mismatch, value_mismatch
-from grader.checks.errors import describe_error, error_cause
-from grader.course.inputs import FunctionInputs, Inputs
+from grader.checks.errors import describe_error, error_cause, quotes_the_submission
+from grader.course.inputs import FunctionInputs, Inputs, is_secret
 from grader.course.specs import ArgSpec, CheckParameter, CheckSpec, ExtremeInputs, Gating
 from grader.errors import ManifestError
 from grader.results import Cause
-from grader.runner.probes import Outcome, Probe, ProbeKey, ProbeKind
+from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey, ProbeKind
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,22 @@ class Check:
         """Judges the outcomes; an exception in any of the student's probes fails the check."""
         for key in self.probes():
             error = actual[key].error
-            if error is not None:
-                return Verdict(
-                    False, describe_error(error, self.function.limits), error_cause(error)
+            if error is None:
+                continue
+            message = describe_error(error, self.function.limits)
+            if is_secret(key.label) and quotes_the_submission(error):
+                # What an exception says, and where, may quote the inputs (raise
+                # ValueError(repr(x)); a traced function can still find the concrete ones
+                # up the stack): on a case kept from students only its kind is told, as
+                # for a value. The ordinary cases, which run the same way, tell it whole.
+                inputs = next(c for c in self.cases if c.label == key.label)
+                unsaid = ErrorInfo(types=error.types, message="")
+                message = (
+                    f"{self._where(inputs, self.cases.index(inputs))}: "
+                    f"{describe_error(unsaid, self.function.limits)} (what was given, and "
+                    "what the error says, is not shown for cases kept from students)"
                 )
+            return Verdict(False, message, error_cause(error))
         return self.judge_outcomes(expected, actual)
 
     def judge_outcomes(

@@ -33,6 +33,12 @@ TRACER_ERRORS = {
 }
 
 
+def quotes_the_submission(error: ErrorInfo) -> bool:
+    """Whether what `error` says comes from the submission (its message, its place), not
+    from the grader: a stub says nothing, and a missing function is the grader's finding."""
+    return error_cause(error) is None and not error.is_a("MissingFunction")
+
+
 def error_cause(error: ErrorInfo) -> Cause | None:
     """What an exception from the student's code says of the answer: a stub's is no answer
     yet; any other is the answer's own failure, judged like a wrong value."""

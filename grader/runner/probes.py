@@ -115,7 +115,8 @@ class ErrorInfo:
     def summary(self) -> str:
         """'TypeError: the first line of the message (line 12: code)'."""
         lines = self.message.strip().splitlines()
-        return f"{self.type_name}: {lines[0] if lines else ''}{self.where}"
+        said = f": {lines[0]}" if lines else ""
+        return f"{self.type_name}{said}{self.where}"
 
     def to_message(self) -> dict[str, Any]:
         return {"types": self.types, "message": self.message, "location": self.location}

@@ -161,3 +161,20 @@ def test_holding_ten_gigabytes_fails_on_memory(grade_toy, toy_course, honest_sco
     result = grade_attack(grade_toy, toy_course, honest_score, attack)
     messages = [c.message for c in result.checks if c.function == "double"]
     assert all("ran out of memory" in m for m in messages), messages
+
+
+def test_an_error_does_not_carry_hidden_inputs_into_the_feedback(grade_toy):
+    """A function that raises with its inputs in the message, where it cannot be seen
+    answering (on the hidden and unseen cases), learns nothing of them from the report."""
+    attack = """
+        import numpy as np
+
+        def double(x):
+            raise ValueError("inputs " + repr(np.asarray(x).tolist()))
+        """
+    result = grade_toy(attack, functions=["double"])
+    shown = {c.check: c.message for c in result.checks if c.function == "double"}
+    assert "inputs [" in shown["values"]  # a visible case: the error is told whole
+    assert "inputs" not in shown["values (hidden)"]
+    assert "raised ValueError" in shown["values (hidden)"]
+    assert "is not shown for cases kept from students" in shown["values (hidden)"]
