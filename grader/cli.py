@@ -237,6 +237,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_option(autograde_parser, argparse.SUPPRESS)
     autograde_parser.set_defaults(handler=run_nbgrader_autograde)
 
+    plot_parser = commands.add_parser(
+        "plot",
+        help="draw a picture of a submission's work",
+        description="Draw a picture of a submission's work. `plot hmm`: fit_hmm fitted on "
+        "the course's data (in the sandbox, as in grading): the losses beside the "
+        "reference's and hmmlearn's EM, the data coloured by the Viterbi path, and the "
+        "fitted means and covariances against the true ones.",
+    )
+    plot_parser.add_argument("what", choices=["hmm"], help="the picture to draw")
+    plot_parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help="the hmm module: a folder or a file (default: the course's exercises/)",
+    )
+    plot_parser.add_argument(
+        "--to", type=Path, required=True, metavar="FILE", help="the PNG to write"
+    )
+    _add_force_and_course(plot_parser, "overwrite FILE if it exists", run_plot)
+
     stubs_parser = commands.add_parser(
         "stubs",
         help="generate the student stubs in exercises/ from solutions/",
@@ -511,6 +532,18 @@ def run_gradescope(args: argparse.Namespace) -> int:
         f"wrote {args.to} ({len(names)} files), grading {assignment}: upload it as the "
         "autograder of that assignment in Gradescope"
     )
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from grader.output.hmm_plot import hmm_png  # matplotlib, only for a picture
+
+    course = find_course(args.course)
+    check_target(args.to, args.force)
+    path = args.path if args.path is not None else course.exercises_dir
+    png = hmm_png(course, reference_for(course), path)
+    args.to.write_bytes(png)
+    print(f"wrote {args.to}")
     return 0
 
 

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from inprocess import grade_here as grade_here_in
@@ -31,6 +32,34 @@ TOY = ROOT / "tests" / "fixtures" / "toy"
 os.environ.setdefault("DIFFLEARN_CACHE_DIR", tempfile.mkdtemp(prefix="difflearn-test-cache-"))
 
 GradeSource = Callable[..., ModuleResult]
+
+# The `test` extras' import names: a test that needs one is skipped without it, saying which.
+EXTRAS = ("chex", "hypothesis", "hmmlearn", "equinox", "dynamax", "tensorflow_probability")
+
+
+def needs(module: str) -> ModuleType:
+    """`module`, an optional test dependency; without it, the test (or, called at a
+    module's top, the whole file) is skipped with the reason."""
+    top = module.split(".")[0]
+    return pytest.importorskip(module, reason=f"{top} is a test extra: pip install -e '.[test]'")
+
+
+@pytest.fixture
+def chex() -> ModuleType:
+    """chex's tree assertions, for the tests that use them."""
+    return needs("chex")
+
+
+def skip_without_extras(source: str) -> None:
+    """Skips a test whose submission `source` imports a test extra that is missing (a
+    correct alternative written with equinox): the child would fail to import it."""
+    for node in ast.walk(ast.parse(textwrap.dedent(source))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        for name in names:
+            if name.split(".")[0] in EXTRAS:
+                needs(name)
 
 
 @functools.cache
@@ -125,6 +154,7 @@ def assert_mistake_caught(
     grade: GradeSource, module: str, mistake: Mistake, *preamble: str
 ) -> None:
     """Grades the reference with the mistake in it, on the mistaken function alone."""
+    skip_without_extras(mistake.override)
     source = with_override(module, *preamble, mistake.override)
     result = grade(module, source, functions=[mistake.function])
     failures = failed(result, mistake.function)
@@ -137,6 +167,7 @@ def assert_mistake_caught(
 def assert_full_marks(grade: GradeSource, module: str, override: str) -> None:
     """Grades the reference with some functions written differently: full marks, on
     the functions it redefines and every function that uses them."""
+    skip_without_extras(override)
     source = with_override(module, override)
     result = grade(module, source, functions=affected(module, source, override))
     assert [f"{c.name}: {c.message}" for c in result.checks if not c.passed] == []

@@ -32,13 +32,13 @@ def scores_png(stats: ClassStats) -> bytes:
     """A histogram per module of the scores of the students who submitted it, in percent
     of full marks: WIDTH_IN wide, PANEL_IN per module plus MARGIN_IN tall."""
     modules = stats.modules
-    figure, canvas = _figure(scores_height(len(modules)))
+    figure, canvas = new_figure(scores_height(len(modules)))
     axes = figure.subplots(len(modules), 1, sharex=True, squeeze=False)[:, 0]
     for ax, module in zip(axes, modules, strict=True):
         _histogram(ax, module)
     axes[-1].set_xlabel("score, of the module's full marks")
     figure.suptitle(f"Scores per module ({stats.students} students)")
-    return _png(canvas)
+    return png_bytes(canvas)
 
 
 def _histogram(ax: Any, module: ModuleStats) -> None:
@@ -60,7 +60,7 @@ def failed_png(stats: ClassStats) -> bytes:
     """A bar per check of the most failed, the share of the students judged who failed
     it: WIDTH_IN wide, BAR_IN per check plus MARGIN_IN tall."""
     failed = stats.most_failed
-    figure, canvas = _figure(failed_height(len(failed)))
+    figure, canvas = new_figure(failed_height(len(failed)))
     ax = figure.subplots()
     names = [name for name, _, _ in failed][::-1]  # the most failed at the top
     shares = [100 * count / judged for _, count, judged in failed][::-1]
@@ -71,7 +71,7 @@ def failed_png(stats: ClassStats) -> bytes:
     ax.set_xticks(PERCENT_TICKS, labels=[f"{t}%" for t in PERCENT_TICKS])
     ax.set_xlabel("students who failed it, of those whose function was judged")
     ax.set_title("Most failed checks", loc="left")
-    return _png(canvas)
+    return png_bytes(canvas)
 
 
 def scores_height(modules: int) -> float:
@@ -86,15 +86,16 @@ def _short(names: Sequence[str], width: int = 48) -> list[str]:
     return [n if len(n) <= width else n[: width - 3] + "..." for n in names]
 
 
-def _figure(height_in: float) -> tuple[Any, Any]:
+def new_figure(height_in: float, width_in: float = WIDTH_IN) -> tuple[Any, Any]:
+    """A figure on its own Agg canvas, of a fixed size at DPI (no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
     return figure, FigureCanvasAgg(figure)
 
 
-def _png(canvas: Any) -> bytes:
+def png_bytes(canvas: Any) -> bytes:
     buffer = io.BytesIO()
     # No "Software" (matplotlib's version) and no date: the bytes depend on the class only.
     canvas.figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})

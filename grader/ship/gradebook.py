@@ -45,7 +45,7 @@ from grader.errors import UsageError
 from grader.output.report import atomic_write, function_feedback, results_checks
 from grader.results import CheckResult, ModuleResult, format_points, round_points
 from grader.runner.cells import bounded_notes
-from grader.ship.nbgrader import test_cell_id
+from grader.ship.notebook import test_cell_id
 
 RESULTS = "difflearn"  # DIR/difflearn/<assignment>/: the sandbox's results, kept for a rerun
 HEADER = "Graded by difflearn, outside the notebook's kernel:"

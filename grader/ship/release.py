@@ -6,11 +6,15 @@ so a failed release leaves nothing behind:
   record     the reference's outcomes on every check (grader.reference.recorded)
   grader     the grader package, as it is here
   course     course.yml, pointing at the recording instead of solutions/
-  docs       a README for students, pyproject.toml, and the checks as pytest tests
+  notebooks  notebooks/<module>.ipynb: the teaching text and the stubs, with a test
+             cell per function (grader.ship.notebook, as for nbgrader)
+  docs       the teaching pages (docs/, images included), a README for students,
+             pyproject.toml, and the checks as pytest tests
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import tomllib
@@ -22,10 +26,13 @@ import grader
 from grader.course.specs import Course
 from grader.errors import UsageError
 from grader.reference.live import LiveReference
+from grader.ship.notebook import build_notebook
 from grader.ship.recording import record, write_recording
 from grader.ship.stubs import course_stubs
 
 RECORDING = "recorded/reference.json.gz"
+NOTEBOOKS = "notebooks"
+DOCS = "docs"
 PROJECT_ROOT = Path(grader.__file__).resolve().parent.parent
 
 STUDENT_TESTS = '''\
@@ -52,18 +59,37 @@ def test(check):
 STUDENT_README = """\
 # {title}
 
-Your copy of the course. Write your answers in `exercises/`, one module per file;
-each function says what it must compute, with the shapes it takes and returns.
+Your copy of the course: read a module's page, write its functions, grade them, read
+the feedback, and again until every check passes. Everything runs on your machine.
 
 ## Set up
 
     python -m pip install -e .
 
-## Check your work
+installs the grader and its dependencies (JAX on the CPU is enough). For the
+notebooks, also `python -m pip install -e ".[notebooks]"` (Jupyter), or open them in
+an editor that runs notebooks.
 
-    difflearn grade                      # every module, with feedback per check
-    difflearn grade -m bce               # one module
-    pytest -k bce                        # the same checks as tests (pytest -x stops at the first)
+## The loop
+
+1. **Read** the module's page in `docs/` (what it teaches and how it is graded) and the
+   docstrings in `exercises/<module>.py`: each function says what it must compute, with
+   the shapes it takes and returns, and a hint.
+2. **Implement** the functions: in `exercises/<module>.py`, or in
+   `notebooks/<module>.ipynb`, which holds the same functions, cell by cell, under the
+   page's teaching text. Each `raise NotImplementedError()` is yours to replace.
+3. **Grade**:
+
+       difflearn grade                            # every module in exercises/
+       difflearn grade -m bce                     # one module
+       difflearn grade notebooks/bce.ipynb        # a notebook, its cells run one by one
+       pytest -k sigmoid                          # the same checks as tests (-x stops at the first)
+
+   In a notebook, run the first code cell, then the test cell under each function: it
+   grades that function and prints a line per check.
+4. **Read the feedback**: a table per module, each check's points and, for a failure,
+   why. `difflearn grade --explain bce.sigmoid` shows one function's first failure
+   whole: the inputs, the expected and your outputs, and the hint.
 
 The grader compares your functions with recorded results of the reference solutions:
 values, gradients, behaviour under `jax.jit`, and whether the transformation an
@@ -73,6 +99,8 @@ cases: an answer that is right in general passes them, one fitted to the cases h
 
 ## Modules
 
+| module | code | notebook | page | points |
+|---|---|---|---|---:|
 {modules}
 """
 
@@ -93,6 +121,7 @@ def release(course: Course, to: Path, force: bool = False) -> list[Path]:
         write_recording(record(course, LiveReference(course.solutions_dir)), staging / RECORDING)
         _copy_grader(staging)
         _write_course(course, staging)
+        _write_notebooks(course, staging)
         _write_docs(course, staging)
         if to.exists():
             shutil.rmtree(to)
@@ -148,11 +177,29 @@ def student_manifest(course: Course, recording: str) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
+def _write_notebooks(course: Course, staging: Path) -> None:
+    folder = staging / NOTEBOOKS
+    folder.mkdir()
+    for module in course.modules:
+        # A kernel runs in the notebook's folder: course.yml is one up.
+        notebook = build_notebook(course, module, course_file="../course.yml")
+        text = json.dumps(notebook, indent=1) + "\n"
+        (folder / f"{module.name}.ipynb").write_text(text, encoding="utf-8")
+
+
 def _write_docs(course: Course, staging: Path) -> None:
-    modules = "\n".join(
-        f"- `exercises/{m.name}.py`: {m.title} ({m.points:g} points)" for m in course.modules
-    )
-    readme = STUDENT_README.format(title=course.title, modules=modules)
+    docs = course.root / DOCS
+    if docs.is_dir():
+        shutil.copytree(docs, staging / DOCS, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+    rows = []
+    for m in course.modules:
+        page = f"{DOCS}/{m.name}.md"
+        link = f"[{page}]({page})" if (staging / page).is_file() else "-"
+        notebook = f"{NOTEBOOKS}/{m.name}.ipynb"
+        code = f"exercises/{m.name}.py"
+        cells = [f"{m.name}: {m.title}", f"[{code}]({code})", f"[{notebook}]({notebook})", link]
+        rows.append("| " + " | ".join(cells) + f" | {m.points:g} |")
+    readme = STUDENT_README.format(title=course.title, modules="\n".join(rows))
     (staging / "README.md").write_text(readme, encoding="utf-8")
     tests = staging / "tests"
     tests.mkdir()
@@ -178,6 +225,9 @@ requires-python = "{project.get("requires-python", ">=3.10")}"
 dependencies = [
 {dependencies}
 ]
+
+[project.optional-dependencies]
+notebooks = ["jupyterlab>=4", "ipykernel>=6"]  # to open notebooks/ and run their test cells
 
 [project.scripts]
 difflearn = "grader.cli:main"

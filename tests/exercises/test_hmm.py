@@ -6,13 +6,19 @@ from __future__ import annotations
 import importlib.util
 import itertools
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, Mistake, assert_full_marks, assert_mistake_caught, failed, with_override
-from hmmlearn.hmm import GaussianHMM
+from conftest import (
+    ROOT,
+    Mistake,
+    assert_full_marks,
+    assert_mistake_caught,
+    failed,
+    needs,
+    with_override,
+)
 from jax.scipy.stats import multivariate_normal
 
 from grader.course.schema import load_course
@@ -50,7 +56,7 @@ def path_scores(log_pi, log_A, log_B):
 
 
 @pytest.mark.parametrize(("num_states", "num_steps", "seed"), [(2, 6, 0), (3, 5, 1), (4, 4, 2)])
-def test_reference_forward_and_viterbi_match_brute_force(hmm, num_states, num_steps, seed):
+def test_reference_forward_and_viterbi_match_brute_force(hmm, num_states, num_steps, seed, chex):
     log_pi, log_A, log_B = random_model(np.random.default_rng(seed), num_states, num_steps)
     scores = path_scores(np.asarray(log_pi), np.asarray(log_A), np.asarray(log_B))
     total = np.logaddexp.reduce(np.array(list(scores.values())))
@@ -60,6 +66,7 @@ def test_reference_forward_and_viterbi_match_brute_force(hmm, num_states, num_st
 
 
 def test_reference_matches_hmmlearn_on_sampled_data(hmm):
+    GaussianHMM = needs("hmmlearn.hmm").GaussianHMM
     pi = jnp.array([0.5, 0.3, 0.2])
     A = jnp.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.3, 0.6]])
     means = jnp.array([[-2.0, 0.0], [2.0, 0.5], [0.0, 2.0]])
@@ -77,7 +84,7 @@ def test_reference_matches_hmmlearn_on_sampled_data(hmm):
     assert np.mean(path == states) > 0.99
 
 
-def test_reference_gaussian_matches_scipy_and_covariances_are_positive_definite(hmm):
+def test_reference_gaussian_matches_scipy_and_covariances_are_positive_definite(hmm, chex):
     rng = np.random.default_rng(4)
     covs = hmm.covariances(jnp.asarray(3 * rng.normal(size=(4, 3, 3)), jnp.float32))
     for cov in np.asarray(covs, np.float64):

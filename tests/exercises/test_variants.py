@@ -15,13 +15,15 @@ from dataclasses import dataclass, replace
 import jax
 import numpy as np
 import pytest
-from conftest import failed, the_course, with_override
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from conftest import failed, needs, the_course, with_override
 from inprocess import grade_here
 
 from grader.checks import make_checks
 from grader.course.specs import ModuleSpec
+
+needs("hypothesis")  # draws the variants; without it, this file is skipped
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 COURSE = the_course()
 # derivative returns a function, not values; a fit's own checks are about fitting.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from textwrap import dedent
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -200,7 +199,7 @@ def unrolled_sum(xs):
 
 
 @pytest.mark.parametrize("size", [5, 13])
-def test_facts_give_values_ops_and_a_size(size):
+def test_facts_give_values_ops_and_a_size(size, chex):
     xs = np.arange(size, dtype=np.float32)
     found = run_serialized(serialized(scan_sum, xs), (xs,), ())
     chex.assert_trees_all_close(found["values"], np.cumsum(xs))
@@ -216,7 +215,7 @@ def test_an_unrolled_program_grows_and_has_no_loop():
     assert "stablehlo.while" not in at_small["ops"]
 
 
-def test_static_arguments_are_left_to_the_program():
+def test_static_arguments_are_left_to_the_program(chex):
     def power(x, n):
         return jax.lax.fori_loop(0, n, lambda i, c: c * x, jnp.ones_like(x))
 
@@ -245,7 +244,7 @@ def test_a_program_for_other_arguments_is_refused():
         run_serialized(data, (np.ones(4, np.float32),), ())
 
 
-def test_linear_algebra_custom_calls_are_allowed():
+def test_linear_algebra_custom_calls_are_allowed(chex):
     def solve(a):
         return jnp.linalg.cholesky(a @ a.T + 3.0 * jnp.eye(3))
 

@@ -13,17 +13,19 @@ import time
 import tracemalloc
 from textwrap import dedent
 
-import hypothesis.strategies as st
 import numpy as np
 import pytest
-from conftest import failed
-from hypothesis import HealthCheck, given, settings
+from conftest import failed, needs
 from test_security import difflearn
 
 from grader import engine
 from grader.runner.probes import ErrorInfo, Outcome
 from grader.runner.process import Failure, OutputCapture
 from grader.runner.wire import Opaque
+
+needs("hypothesis")  # draws what a child may send; without it, this file is skipped
+import hypothesis.strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 HONEST = dedent("""
     import jax

@@ -9,12 +9,15 @@ import os
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+from conftest import needs
 
 import grader.runner.wire as wire
 from grader.runner.wire import WireError, decode, encode, read_frame
+
+needs("hypothesis")  # the fuzzer; without it, this file is skipped
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
 
 # Deterministic, quick, and leaving no example database in the repository.
 FUZZ = settings(

@@ -21,7 +21,8 @@ from grader.cli import main
 from grader.course.schema import load_course
 from grader.engine import grade
 from grader.reference.recorded import RecordedReference, reference_for
-from grader.ship.release import RECORDING, grader_files, release
+from grader.ship.notebook import build_notebook
+from grader.ship.release import DOCS, NOTEBOOKS, RECORDING, grader_files, release
 from grader.ship.stubs import BEGIN_MARKER, END_MARKER
 
 
@@ -101,6 +102,47 @@ def test_the_copy_has_what_a_student_needs(released):
             ROOT / "exercises" / f"{module}.py"
         ).read_text()
     assert (released / "grader" / "engine.py").is_file()
+
+
+def test_the_copy_is_the_course_pages_notebooks_and_a_readme_that_links_them(released):
+    readme = (released / "README.md").read_text(encoding="utf-8")
+    assert "pip install -e ." in readme and "difflearn grade notebooks/bce.ipynb" in readme
+    for module in load_course(ROOT / "course.yml").module_names:
+        page, notebook = f"{DOCS}/{module}.md", f"{NOTEBOOKS}/{module}.ipynb"
+        assert (released / page).read_bytes() == (ROOT / page).read_bytes()
+        assert (released / notebook).is_file()
+        assert f"]({page})" in readme and f"]({notebook})" in readme
+    for image in (ROOT / DOCS / "img").iterdir():
+        assert (released / DOCS / "img" / image.name).read_bytes() == image.read_bytes()
+
+
+def test_a_released_notebook_holds_the_stubs_and_grades_as_its_module(
+    released, student_side, course, tmp_path
+):
+    # The leak scan above reads the notebooks too; here: stubs in, and gradable.
+    student_course, reference = student_side
+    path = released / NOTEBOOKS / "primitives.ipynb"
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    tests = [c for c in notebook["cells"] if c["metadata"]["nbgrader"]["grade"]]
+    for cell in tests:  # a kernel runs in the notebook's folder; course.yml is one up
+        (course_file,) = re.findall(r"course_file='(.+?)'", cell["source"])
+        assert (path.parent / course_file).resolve() == released / "course.yml"
+    stubs = grade(student_course, path, reference).modules[0]
+    assert stubs.score == 0 and stubs.max_score == course.module("primitives").points
+    assert all("not implemented" in c.message for c in stubs.checks)
+    # The reference's bodies pasted into the stub cells: full marks.
+    solved = {
+        c["metadata"]["nbgrader"]["grade_id"]: c["source"]
+        for c in build_notebook(course, course.module("primitives"))["cells"]
+    }
+    for cell in notebook["cells"]:
+        if cell["metadata"]["nbgrader"]["solution"]:
+            assert "raise NotImplementedError()" in cell["source"]
+            cell["source"] = solved[cell["metadata"]["nbgrader"]["grade_id"]]
+    filled = tmp_path / "primitives.ipynb"
+    filled.write_text(json.dumps(notebook), encoding="utf-8")
+    result = grade(student_course, filled, reference).modules[0]
+    assert [f"{c.name}: {c.message}" for c in result.checks if not c.passed] == []
 
 
 def test_the_copy_holds_the_whole_grader_subpackages_included(released):
