@@ -483,7 +483,9 @@ def run_grade_batch(args: argparse.Namespace) -> int:
             args.workers,
             progress,
             students=students,
-            modules=modules,
+            # Only what --module names must be in a folder; otherwise a student's
+            # missing modules count 0 and the rest is graded.
+            modules=args.module or None,
             planned=planned,
         )
     if shard is not None:
