@@ -71,7 +71,8 @@ class CheckSite:
 
 
 class Check:
-    """A named check of one function; subclasses define `probes` and `judge_outcomes`.
+    """A named check of one function; subclasses define `judge_outcomes`, and `probes`
+    where a call on each case is not what they judge.
 
     A kind of check is declared once, by its class's attributes (course.yml's validator,
     the registry in grader.checks, the checks' titles and their default weights all
@@ -118,7 +119,9 @@ class Check:
         return self.spec.title
 
     def probes(self) -> dict[ProbeKey, Probe]:
-        raise NotImplementedError
+        """The probes the check needs, by key: a call on each of its cases, unless the kind
+        asks for others."""
+        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
 
     def judge(
         self, expected: Mapping[ProbeKey, Outcome], actual: Mapping[ProbeKey, Outcome]

@@ -11,7 +11,7 @@ from grader.checks.base import Check, CheckSite, Verdict
 from grader.checks.compare import format_number, structure_mismatch
 from grader.course.inputs import Inputs
 from grader.course.specs import CheckParameter, OutcomeSpec
-from grader.runner.probes import Probe, ProbeKey
+from grader.runner.probes import ProbeKey
 
 
 class OutcomeCheck(Check):
@@ -56,9 +56,6 @@ class OutcomeCheck(Check):
     def name(cls, parameter: CheckParameter) -> str:
         assert isinstance(parameter, OutcomeSpec)
         return parameter.title
-
-    def probes(self) -> dict[ProbeKey, Probe]:
-        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
         # The lambdas run here, in the grading process, over what an untrusted process sent.

@@ -27,9 +27,6 @@ class ShapeCheck(Check):
     def name(cls, parameter: CheckParameter) -> str:
         return "shape and dtype"
 
-    def probes(self) -> dict[ProbeKey, Probe]:
-        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
-
     def judge_outcomes(self, expected, actual):
         for i, inputs in enumerate(self.cases):
             key = ProbeKey("call", inputs.label)
@@ -45,9 +42,6 @@ class ValuesCheck(Check):
     kind = "values"
     weight = 4.0
     gating = "gate"
-
-    def probes(self) -> dict[ProbeKey, Probe]:
-        return {ProbeKey("call", c.label): self._call("call", c) for c in self.cases}
 
     def judge_outcomes(self, expected, actual):
         for i, inputs in enumerate(self.cases):
