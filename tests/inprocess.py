@@ -23,11 +23,11 @@ from grader import engine
 from grader.course.specs import ModuleSpec
 from grader.reference.base import Reference
 from grader.results import ModuleResult
-from grader.runner import child, verifier
+from grader.runner import child, protocol, verifier
 from grader.runner.intake import read_submission
 from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey
-from grader.runner.process import ImportFailure, OutputCapture, _outcome, program_item
-from grader.runner.wire import FrameReader, encode, encode_frame
+from grader.runner.process import ImportFailure, OutputCapture
+from grader.runner.wire import FrameReader, encode_frame
 
 _NAMES = itertools.count()
 
@@ -59,14 +59,10 @@ class InProcess:
         return None
 
     def send(self, module: str, function: str, probes: list[Probe], harness: Any = None) -> None:
-        request = {
-            "function": function,
-            "probes": [p.to_message(encode) for p in probes],
-            "harness": harness,
-        }
+        request = protocol.call(module, function, harness, probes)
         child._CONFIG = self._config
         results = child._run_request(self._modules[module], str(self.file), _wire(request))
-        self._replies = [_outcome(r) for r in _wire(results)]
+        self._replies = [protocol.outcome(r) for r in _wire(results)]
 
     def receive(self, time_limit: float) -> list[Outcome]:
         return self._replies
@@ -81,10 +77,9 @@ class InProcessVerifier:
     def verify(
         self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
     ) -> dict[ProbeKey, Outcome]:
-        return {
-            key: _outcome(_wire(verifier.answer(_wire(program_item(probe, exported)))))
-            for key, (probe, exported) in programs.items()
-        }
+        request = _wire(protocol.programs(list(programs.values())))
+        answers = [_wire(verifier.answer(item)) for item in request["programs"]]
+        return {key: protocol.outcome(a) for key, a in zip(programs, answers, strict=True)}
 
 
 def _wire(message: Any) -> Any:

@@ -21,9 +21,10 @@ from typing import Any
 # Imported before the submission, so the probes hold their own references to JAX.
 import jax
 
+from grader.runner import protocol
 from grader.runner.cells import NOTES, bounded_notes
 from grader.runner.probes import ErrorInfo, Probe, ProbeRunner, describe_exception, resolve_target
-from grader.runner.wire import decode, encode, read_frame, write_frame
+from grader.runner.wire import decode, read_frame, write_frame
 
 OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
 
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
     sys.path.append(str(submission))
 
     modules: dict[str, Any] = {}
-    write_frame(response_fd, {"event": "ready"})
+    write_frame(response_fd, protocol.event("ready"))
     while True:
         request = read_frame(request_fd)
         if request is None:
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
             continue
         name = str(request.get("module"))
         results = _run_request(modules[name], str(submission / f"{name}.py"), request)
-        _reply(response_fd, {"event": "results", "results": results})
+        _reply(response_fd, protocol.event("results", results=results))
 
 
 def _reply(fd: int, message: dict[str, Any]) -> None:
@@ -82,12 +83,12 @@ def _import_submission(module_file: Path, module_name: str) -> tuple[dict[str, A
         spec.loader.exec_module(module)
     except BaseException as error:  # SystemExit and KeyboardInterrupt at import count too
         info = describe_exception(error, str(module_file))
-        return {"event": "import_error", "error": info.to_message()}, None
+        return protocol.event("import_error", error=info.to_message()), None
     try:  # a notebook's notes on the cells it skipped (grader.course.notebooks), bounded
         notes = list(bounded_notes(vars(module).get(NOTES)))
     except BaseException:  # the student's module may hold anything under that name
         notes = []
-    return {"event": "loaded", "notes": notes}, module
+    return protocol.event("loaded", notes=notes), module
 
 
 def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,19 +97,19 @@ def _run_request(module: Any, module_file: str, request: dict[str, Any]) -> list
         function = resolve_target(vars(module), str(request["function"]), request.get("harness"))
     except LookupError as error:
         missing = ErrorInfo(types=["MissingFunction"], message=str(error))
-        return [{"error": missing.to_message()} for _ in probes]
+        return [protocol.error(missing) for _ in probes]
     except BaseException as error:
-        failure = describe_exception(error, module_file).to_message()
-        return [{"error": failure} for _ in probes]
+        failure = protocol.error(describe_exception(error, module_file))
+        return [failure for _ in probes]
     runner = ProbeRunner(function)
     results: list[dict[str, Any]] = []
     for message in probes:
         _reset_config()
         try:
             probe = Probe.from_message(message, decode)
-            results.append({"value": encode(runner.run(probe))})
+            results.append(protocol.value(runner.run(probe)))
         except BaseException as error:  # a student's sys.exit() fails the probe, not the process
-            results.append({"error": describe_exception(error, module_file).to_message()})
+            results.append(protocol.error(describe_exception(error, module_file)))
     return results
 
 

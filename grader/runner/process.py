@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import grader
+from grader.runner import protocol
 from grader.runner.cache import ChildCache
 from grader.runner.cells import bounded_notes
 from grader.runner.intake import Submission
 from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey
 from grader.runner.sandbox import Jail, JailLimits, bubblewrap, current_sandbox
-from grader.runner.wire import FrameReader, WireError, decode, encode, encode_frame
+from grader.runner.wire import FrameReader, WireError, encode_frame
 
 OUTPUT_HEAD_BYTES = 16 * 1024
 OUTPUT_TAIL_BYTES = 16 * 1024
@@ -183,16 +184,15 @@ class SubmissionProcess:
             if started is not None:
                 return started
         limit = min(memory_mb or self.limits.memory_mb, self.limits.memory_mb)
-        self._send({"load": module_name, "memory_mb": limit})
+        self._send(protocol.load(module_name, limit))
         reply = self._receive(time_limit, f"importing {module_name}.py")
         if isinstance(reply, Failure):
             return reply
-        if reply.get("event") == "import_error":
+        if protocol.event_of(reply) == "import_error":
             self.stop()
             return ImportFailure(ErrorInfo.from_message(reply.get("error")))
-        if reply.get("event") != "loaded":
-            self.stop()
-            return Failure("crash", f"{self.WHO} sent an unexpected message")
+        if protocol.event_of(reply) != "loaded":
+            return self._unexpected()
         self._loaded.add(module_name)
         self.notes[module_name] = bounded_notes(reply.get("notes"))
         return None
@@ -275,10 +275,14 @@ class SubmissionProcess:
         reply = self._receive(time_limit, "starting")
         if isinstance(reply, Failure):
             return reply
-        if reply.get("event") != "ready":
-            self.stop()
-            return Failure("crash", f"{self.WHO} sent an unexpected message")
+        if protocol.event_of(reply) != "ready":
+            return self._unexpected()
         return None
+
+    def _unexpected(self) -> Failure:
+        """A message the protocol does not allow: the process is stopped, as after a crash."""
+        self.stop()
+        return Failure("crash", f"{self.WHO} sent an unexpected message")
 
     def send(
         self, module: str, function: str, probes: list[Probe], harness: str | None = None
@@ -286,14 +290,7 @@ class SubmissionProcess:
         """Asks the process to run `probes` on `module.function` (in `harness`), a module
         it has loaded; its clock starts now. What the pipe cannot take yet is written
         while `receive` waits."""
-        self._send(
-            {
-                "module": module,
-                "function": function,
-                "harness": harness,
-                "probes": [p.to_message(encode) for p in probes],
-            }
-        )
+        self._send(protocol.call(module, function, harness, probes))
 
     def receive(self, time_limit: float) -> list[Outcome] | Failure:
         """The outcomes of the last request, if they came within `time_limit` CPU seconds."""
@@ -301,11 +298,10 @@ class SubmissionProcess:
         if isinstance(reply, Failure):
             return reply
         results = reply.get("results")
-        if reply.get("event") != "results" or not isinstance(results, list):
-            self.stop()
-            return Failure("crash", f"{self.WHO} sent an unexpected message")
+        if protocol.event_of(reply) != "results" or not isinstance(results, list):
+            return self._unexpected()
         try:
-            return [_outcome(r) for r in results]
+            return [protocol.outcome(r) for r in results]
         except WireError as error:
             self.stop()
             return Failure("crash", f"{self.WHO} returned a malformed result ({error})")
@@ -412,8 +408,7 @@ class SubmissionProcess:
         if frame is None:
             return None
         if not isinstance(frame, dict):
-            self.stop()
-            return Failure("crash", f"{self.WHO} sent an unexpected message")
+            return self._unexpected()
         return frame
 
     def _drain_output(self) -> None:
@@ -527,7 +522,7 @@ class Verifier(SubmissionProcess):
         else:
             reply = self._start(self.START_S) if self._process is None else None
         if reply is None:
-            self._send({"programs": [program_item(p, o) for p, o in programs.values()]})
+            self._send(protocol.programs(list(programs.values())))
             reply = self.receive(time_limit)
         if not isinstance(reply, Failure) and len(reply) == len(programs):
             return dict(zip(programs, reply, strict=True))
@@ -536,18 +531,3 @@ class Verifier(SubmissionProcess):
         message = reply.message if isinstance(reply, Failure) else "the verifier answered wrongly"
         error = ErrorInfo(types=["ProgramFailed"], message=message)
         return {key: Outcome(error=error) for key in programs}
-
-
-def program_item(probe: Probe, exported: Outcome) -> dict[str, Any]:
-    """One program of a request to the verifier: the probe, and what the child exported."""
-    return {"probe": probe.to_message(encode), "program": encode(exported.value)}
-
-
-def _outcome(result: Any) -> Outcome:
-    if not isinstance(result, dict):
-        raise WireError("malformed result")
-    if "error" in result:
-        return Outcome(error=ErrorInfo.from_message(result["error"]))
-    if "value" not in result:
-        raise WireError("result with neither value nor error")
-    return Outcome(value=decode(result["value"]))

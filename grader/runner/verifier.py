@@ -14,20 +14,21 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from grader.runner import protocol
 from grader.runner.probes import Probe, describe_exception
 from grader.runner.programs import run_serialized
-from grader.runner.wire import decode, encode, read_frame, write_frame
+from grader.runner.wire import decode, read_frame, write_frame
 
 
 def main(argv: list[str]) -> int:
     request_fd, response_fd = int(argv[0]), int(argv[1])
-    write_frame(response_fd, {"event": "ready"})
+    write_frame(response_fd, protocol.event("ready"))
     while True:
         request = read_frame(request_fd)
         if request is None:
             return 0
         results = [answer(item) for item in request["programs"]]
-        write_frame(response_fd, {"event": "results", "results": results})
+        write_frame(response_fd, protocol.event("results", results=results))
 
 
 def answer(item: dict[str, Any]) -> dict[str, Any]:
@@ -35,9 +36,9 @@ def answer(item: dict[str, Any]) -> dict[str, Any]:
     try:
         probe = Probe.from_message(item["probe"], decode)
         facts = run_serialized(decode(item["program"]), probe.args, probe.static)
-        return {"value": encode(facts)}
+        return protocol.value(facts)
     except Exception as error:
-        return {"error": describe_exception(error).to_message()}
+        return protocol.error(describe_exception(error))
 
 
 if __name__ == "__main__":
