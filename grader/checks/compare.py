@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from grader.course.specs import Tolerance
-from grader.runner.wire import Opaque
+from grader.runner.wire import Opaque, Tree
 
 
-def describe(tree: Any) -> str:
+def describe(tree: Tree) -> str:
     """A short description of a pytree, e.g. 'a tuple of 2', 'a float32 array of shape (3,)'."""
     if tree is None:
         return "None"
@@ -37,7 +37,7 @@ def describe(tree: Any) -> str:
     return f"a {array.dtype} array of shape {tuple(array.shape)}"
 
 
-def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str | None:
+def structure_mismatch(expected: Tree, actual: Tree, path: str = "output") -> str | None:
     """Where `actual` differs from `expected` in tree structure, shape or dtype."""
     if isinstance(expected, tuple | list):
         if not isinstance(actual, tuple | list) or len(actual) != len(expected):
@@ -80,7 +80,7 @@ def structure_mismatch(expected: Any, actual: Any, path: str = "output") -> str 
     return None
 
 
-def _reordered(expected: Sequence[Any], actual: Sequence[Any]) -> bool:
+def _reordered(expected: Sequence[Tree], actual: Sequence[Tree]) -> bool:
     """Whether `actual` holds `expected`'s items, each of the right structure, in another
     order."""
     for order in itertools.islice(itertools.permutations(range(len(expected))), 1, 121):
@@ -89,7 +89,7 @@ def _reordered(expected: Sequence[Any], actual: Sequence[Any]) -> bool:
     return False
 
 
-def leaves(tree: Any, path: str = "output") -> Iterator[tuple[str, Any]]:
+def leaves(tree: Tree, path: str = "output") -> Iterator[tuple[str, Tree]]:
     """The leaves of a pytree with their paths, dict keys in sorted order."""
     if isinstance(tree, tuple | list):
         for i, item in enumerate(tree):
@@ -102,8 +102,8 @@ def leaves(tree: Any, path: str = "output") -> Iterator[tuple[str, Any]]:
 
 
 def value_mismatch(
-    expected: Any,
-    actual: Any,
+    expected: Tree,
+    actual: Tree,
     tolerance: Tolerance,
     sizes: Mapping[str, Any],
     path: str = "output",
@@ -144,7 +144,7 @@ def value_mismatch(
     return None
 
 
-def nonfinite(tree: Any, path: str = "output", expected: Any = None) -> str | None:
+def nonfinite(tree: Tree, path: str = "output", expected: Tree = None) -> str | None:
     """The first leaf of `tree` holding a nan or an inf, described; with `expected` (of the
     same structure), only where the expected value is finite."""
     references = (leaf for _, leaf in leaves(expected, path)) if expected is not None else None

@@ -6,7 +6,7 @@ program exported by `jax.export` (`export`), which the grader reads and runs its
 and the reference in the grading process, so both are measured in exactly the
 same way.
 
-This module imports only JAX and NumPy: it is what a submission's process
+This module imports only JAX, NumPy and the wire: it is what a submission's process
 loads, and nothing reachable from it leads to the reference.
 """
 
@@ -20,6 +20,8 @@ from typing import Any, Literal, get_args
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from grader.runner.wire import Tree
 
 ProbeKind = Literal["call", "vjp", "export"]
 PROBE_KINDS: tuple[ProbeKind, ...] = get_args(ProbeKind)
@@ -50,7 +52,7 @@ class Probe:
     """
 
     kind: ProbeKind
-    args: tuple[Any, ...]
+    args: tuple[Tree, ...]
     static: tuple[int, ...] = ()
     wrt: tuple[int, ...] = ()
     cotangent: str | int = "ones"
@@ -82,7 +84,7 @@ class Probe:
 class Outcome:
     """What a probe gave: a value, or the error it raised."""
 
-    value: Any = None
+    value: Tree = None
     error: ErrorInfo | None = None
 
     @property
@@ -186,7 +188,7 @@ class ProbeRunner:
         self.function = function
         self._jitted: dict[tuple[int, ...], Callable[..., Any]] = {}
 
-    def run(self, probe: Probe) -> Any:
+    def run(self, probe: Probe) -> Tree:
         # Whatever the submission did to JAX's configuration at import (such as turning
         # jit off), a probe runs with jit on.
         with jax.disable_jit(False):
@@ -197,7 +199,7 @@ class ProbeRunner:
         return jax.export.export(self._jit(probe.static))(*self._args(probe))
 
     @staticmethod
-    def _args(probe: Probe) -> tuple[Any, ...]:
+    def _args(probe: Probe) -> tuple[Tree, ...]:
         return tuple(_to_jax(a) if i not in probe.static else a for i, a in enumerate(probe.args))
 
     def _run(self, probe: Probe) -> Any:
@@ -244,7 +246,7 @@ def _vjp(function: Callable[..., Any], args: tuple[Any, ...], probe: Probe) -> t
     return pullback(cotangent_like(output, probe.cotangent))
 
 
-def cotangent_like(output: Any, spec: str | int) -> Any:
+def cotangent_like(output: Tree, spec: str | int) -> Tree:
     """Ones, or standard normal values from the seed `spec`, shaped like `output`."""
     leaves, treedef = jax.tree_util.tree_flatten(output)
     if spec == "ones":
@@ -258,13 +260,13 @@ def cotangent_like(output: Any, spec: str | int) -> Any:
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
-def _to_jax(tree: Any) -> Any:
+def _to_jax(tree: Tree) -> Tree:
     return jax.tree_util.tree_map(
         lambda leaf: jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf, tree
     )
 
 
-def _to_numpy(tree: Any) -> Any:
+def _to_numpy(tree: Tree) -> Tree:
     """Concrete outputs as NumPy arrays; tuples, lists and dicts kept as they are."""
     if isinstance(tree, tuple):
         return tuple(_to_numpy(x) for x in tree)

@@ -81,7 +81,13 @@ class Opaque:
         return hash(self.type_name)
 
 
-def encode(tree: Any) -> Any:
+# A pytree of what the wire carries: arrays, numbers, strings, None, and lists, tuples
+# and dicts of them. Any, as JAX's own pytrees are: named once so that a signature says
+# where a tree is meant (and where Any means something else, such as a JSON message).
+Tree = Any
+
+
+def encode(tree: Tree) -> Any:
     """Encodes a pytree of arrays, numbers, strings, tuples, lists, dicts and None as JSON."""
     if tree is None:
         return {"t": "none"}
@@ -114,7 +120,7 @@ def encode(tree: Any) -> Any:
     }
 
 
-def decode(data: Any) -> Any:
+def decode(data: Any) -> Tree:
     """Decodes what `encode` made; anything else raises `WireError`."""
     try:
         return _decode(data, 0)
@@ -122,7 +128,7 @@ def decode(data: Any) -> Any:
         raise WireError(f"malformed tree ({type(error).__name__})") from error
 
 
-def _decode(data: Any, depth: int) -> Any:
+def _decode(data: Any, depth: int) -> Tree:
     if depth > MAX_DEPTH:
         raise WireError("tree nested too deeply")
     if not isinstance(data, dict):
