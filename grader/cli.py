@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what each function printed (a bounded head and tail) under its rows",
     )
     grade_parser.add_argument(
+        "--function",
+        "-f",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="grade only this function (repeatable): its name, or MODULE.FUNCTION where two "
+        "modules share it",
+    )
+    grade_parser.add_argument(
         "--explain",
         metavar="MODULE.FUNCTION",
         help="grade only this function, and show its first failure on a visible case: "
@@ -362,8 +371,10 @@ def _progress_bar(console: Console, time_left: bool) -> Progress:
 def run_grade(args: argparse.Namespace) -> int:
     course = find_course(args.course)
     path = args.path if args.path is not None else course.exercises_dir
-    explained = _explained(course, args.explain) if args.explain is not None else None
-    submissions = find_submissions(course, path, [explained[0]] if explained else args.module)
+    explained = _function_named(course, args.explain, "--explain") if args.explain else None
+    chosen = [_function_named(course, name, "--function") for name in args.function]
+    asked = [explained[0]] if explained else [m for m, _ in chosen] or args.module
+    submissions = find_submissions(course, path, asked)
     if args.json is not None:
         check_target(args.json, force=True)  # results.json is rewritten at every grade
     console = Console(highlight=False)
@@ -373,7 +384,11 @@ def run_grade(args: argparse.Namespace) -> int:
     if explained is not None:
         return _explain(course, path, reference, explained, console)
     modules = submissions.names
-    total = sum(len(course.module(name).functions) for name in modules)
+    functions = [f for _, f in chosen] or None
+    total = sum(
+        len([f for f in course.module(name).functions if not functions or f.name in functions])
+        for name in modules
+    )
     if console.is_terminal:
         with _progress_bar(console, time_left=False) as bar:
             task = bar.add_task("grading", total=total)
@@ -381,23 +396,31 @@ def run_grade(args: argparse.Namespace) -> int:
             def advance(module: str, function: str) -> None:
                 bar.update(task, advance=1, description=f"graded {module}.{function}")
 
-            result = grade(course, path, reference, modules, progress=advance)
+            result = grade(course, path, reference, modules, advance, functions=functions)
     else:
-        result = grade(course, path, reference, modules)
+        result = grade(course, path, reference, modules, functions=functions)
     print_report(result, console, show_output=args.show_output)
     if args.json is not None:
         write_json(result, args.json, course.gradescope)
     return 0
 
 
-def _explained(course: Course, name: str) -> tuple[str, str]:
-    """MODULE.FUNCTION, checked against the course."""
-    module, _, function = name.partition(".")
-    if module not in course.module_names or not function:
-        raise UsageError(f"--explain {name}: expected MODULE.FUNCTION, a function of the course")
-    if function not in [f.name for f in course.module(module).functions]:
-        raise UsageError(f"--explain {name}: {module} has no graded function {function!r}")
-    return module, function
+def _function_named(course: Course, name: str, option: str) -> tuple[str, str]:
+    """(module, function) of `name`, a function of the course: MODULE.FUNCTION, or a
+    function's name where one module alone has it."""
+    module, _, function = name.rpartition(".")
+    owners = [
+        m.name
+        for m in course.modules
+        if (not module or m.name == module) and function in [f.name for f in m.functions]
+    ]
+    if len(owners) == 1:
+        return owners[0], function
+    if module and module not in course.module_names:
+        raise UsageError(f"{option} {name}: course.yml has no module {module!r}")
+    if len(owners) > 1:
+        raise UsageError(f"{option} {name}: in {' and '.join(owners)}; say MODULE.FUNCTION")
+    raise UsageError(f"{option} {name}: no graded function of that name in course.yml")
 
 
 def _explain(

@@ -74,8 +74,10 @@ def test_a_single_module_file_can_be_graded(tmp_path):
         (["grade", "tests"], "no module of the course in tests"),
         (["grade", "--json", "/no/such/dir/results.json"], "cannot write"),
         (["grade", "--course", "missing.yml"], "cannot read the course manifest"),
-        (["grade", "--explain", "bce"], "expected MODULE.FUNCTION"),
-        (["grade", "--explain", "bce.softmax"], "bce has no graded function 'softmax'"),
+        (["grade", "--explain", "bce"], "--explain bce: no graded function of that name"),
+        (["grade", "--explain", "bce.softmax"], "bce.softmax: no graded function of that"),
+        (["grade", "--explain", "nosuch.sigmoid"], "course.yml has no module 'nosuch'"),
+        (["grade", "--function", "softmax"], "--function softmax: no graded function"),
         (["grade-batch", "tests", "--module", "nosuch"], "unknown module 'nosuch'"),
         (["grade-batch", "tests", "--canvas-csv", "/no/such/dir/c.csv"], "cannot write"),
         (["merge", "no/such/out", "--to", "merged"], "no students/ in no/such/out"),
@@ -87,6 +89,15 @@ def test_usage_errors_exit_2_with_one_line(args, message):
     assert run.stderr.startswith("difflearn: error: ")
     assert message in run.stderr
     assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+
+
+def test_one_function_is_graded_alone(tmp_path):
+    out = tmp_path / "results.json"
+    run = difflearn("grade", "solutions/bce.py", "--function", "sigmoid", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    graded = {test["name"].split(":")[0] for test in json.loads(out.read_text())["tests"]}
+    sigmoid = load_course(ROOT / "course.yml").module("bce").function("sigmoid")
+    assert graded == {"bce.sigmoid"} and f"Total: {sigmoid.points:g} / " in run.stdout
 
 
 def test_no_course_found_is_a_usage_error(tmp_path):
