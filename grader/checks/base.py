@@ -22,9 +22,18 @@ from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey, ProbeKind
 
 @dataclass(frozen=True)
 class Verdict:
+    """What a check decided.
+
+    Attributes:
+      passed: whether the answer earns the check's points (once the gate passes).
+      message: the feedback: what was expected and why the answer falls short.
+      cause: why the answer could not be judged (a stub, a crash, ...; grader.results),
+        None where it was.
+    """
+
     passed: bool
     message: str
-    cause: Cause | None = None  # a failure the check could not judge (grader.results)
+    cause: Cause | None = None
 
 
 class SchemaReader(Protocol):

@@ -19,12 +19,24 @@ Gating = Literal["gate", "free", "gated"]
 
 @dataclass(frozen=True)
 class Tolerance:
+    """How close a value must be to the reference's: |actual - expected| <= atol +
+    rtol * |expected|, elementwise (NumPy's isclose)."""
+
     rtol: float
     atol: float
 
 
 @dataclass(frozen=True)
 class Limits:
+    """What a submission's processes may spend.
+
+    Attributes:
+      time_s: CPU seconds per function, compilation included (the wall clock may run
+        three times as long, plus ten seconds).
+      import_time_s: CPU seconds to import a submitted module, JAX included.
+      memory_mb: memory of the submission's processes together.
+    """
+
     time_s: float
     import_time_s: float
     memory_mb: int
@@ -154,6 +166,24 @@ def _shown_arg(function: str, harness: str | None, name: str) -> str:
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """One graded function of a module, as course.yml describes it.
+
+    Attributes:
+      name: its name in the module (the curriculum's).
+      points: what it is worth, at most two decimals; its checks share them by weight.
+      args: how each argument is made, in the order of the signature.
+      cases: the sizes and case values of each case (drawn from `seed`).
+      checks: what is asked of it, the hidden checks among them (`CheckSpec.hidden`).
+      tolerance: how close its values must be to the reference's.
+      limits: what its calls may spend.
+      seed: the seed of its cases' inputs.
+      extreme: inputs that stress the formula, for the finite checks.
+      harness: a lambda the checks call instead of the function (see course.yml).
+      hidden_cases: cases drawn from `hidden_seed`, for the hidden checks.
+      hidden_seed: the seed of the hidden and unseen cases; a student copy has none.
+      outputs: the exercise's names for a tuple's items, for feedback.
+    """
+
     name: str
     points: float
     args: Mapping[str, ArgSpec]
@@ -166,7 +196,7 @@ class FunctionSpec:
     harness: str | None = None
     hidden_cases: tuple[Mapping[str, Any], ...] = ()
     hidden_seed: int | None = None
-    outputs: tuple[str, ...] = ()  # the exercise's names for a tuple's items, for feedback
+    outputs: tuple[str, ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -227,6 +257,8 @@ def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
 
 @dataclass(frozen=True)
 class ModuleSpec:
+    """A module of the course: `exercises/<name>.py`, its functions in course order."""
+
     name: str
     title: str
     functions: tuple[FunctionSpec, ...]
@@ -263,14 +295,28 @@ class GradescopeSettings:
 
 @dataclass(frozen=True)
 class Course:
+    """A whole course, as course.yml describes it.
+
+    Attributes:
+      path: course.yml itself; the folders below are relative to it.
+      title: the course's title, for reports and exports.
+      seed: the seed every function's inputs derive from unless it sets its own.
+      solutions_dir: the reference solutions (absent from a student copy).
+      exercises_dir: the stubs students edit.
+      modules: in course order.
+      recorded_file: a student copy's recorded reference, where there are no solutions.
+      max_file_kb: the largest submitted file the grader reads (grader.runner.intake).
+      gradescope: how results.json shows results on Gradescope.
+    """
+
     path: Path
     title: str
     seed: int
     solutions_dir: Path
     exercises_dir: Path
     modules: tuple[ModuleSpec, ...] = field(default_factory=tuple)
-    recorded_file: Path | None = None  # a student copy's recorded reference (no solutions)
-    max_file_kb: int = 1024  # the largest submitted file the grader reads (grader.runner.intake)
+    recorded_file: Path | None = None
+    max_file_kb: int = 1024
     gradescope: GradescopeSettings = field(default_factory=GradescopeSettings)
 
     @property

@@ -21,6 +21,9 @@ class CourseError(UsageError):
 
 
 class Reference(Protocol):
+    """The expected outcomes of a course, whoever computes them: the live solutions
+    (grader.reference.live) or a student copy's recording (grader.reference.recorded)."""
+
     def outcomes(
         self,
         module: str,
