@@ -35,8 +35,10 @@ TRACER_ERRORS = {
 
 def quotes_the_submission(error: ErrorInfo) -> bool:
     """Whether what `error` says comes from the submission (its message, its place), not
-    from the grader: a stub says nothing, and a missing function is the grader's finding."""
-    return error_cause(error) is None and not error.is_a("MissingFunction")
+    from the grader: a stub says nothing, a missing function and a verifier that failed
+    (timed out, crashed) are the grader's findings. A refused program is the
+    submission's: the verifier's reason names its operations, which it chose."""
+    return error_cause(error) is None and not error.is_a("MissingFunction", "ProgramFailed")
 
 
 def error_cause(error: ErrorInfo) -> Cause | None:
@@ -50,7 +52,8 @@ def describe_error(error: ErrorInfo, limits: Limits) -> str:
     if error.is_a("MissingFunction"):
         return f"not defined: {error.message}"
     if error.is_a("RefusedProgram"):
-        return f"the program that jax.jit compiles was not run: {error.message}"
+        why = f": {error.message}" if error.message else ""
+        return f"the program that jax.jit compiles was not run{why}"
     if error.is_a("ProgramFailed"):
         return f"the program that jax.jit compiles failed when the grader ran it: {error.message}"
     if error_cause(error) == "not_implemented":

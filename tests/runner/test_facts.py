@@ -128,7 +128,8 @@ def test_facts_sent_as_data_are_not_read(grade_toy, mode):
         """
     )
     found = structural_failures(grade_toy, source)
-    assert all("not a serialized program" in message for message in found.values())
+    # Refused (on the unseen case, whose reasons the submission could word, so unsaid).
+    assert all("was not run (what was given" in message for message in found.values())
 
 
 def test_a_custom_call_outside_the_allow_list_is_refused(grade_toy, mode):
@@ -155,7 +156,7 @@ def test_a_custom_call_outside_the_allow_list_is_refused(grade_toy, mode):
         """
     )
     found = structural_failures(grade_toy, source)
-    assert all("custom call to 'xla_ffi_python_cpu_callback'" in m for m in found.values())
+    assert all("was not run (what was given" in m for m in found.values())
 
 
 def test_a_program_that_never_ends_fails_alone(grade_toy, mode):
