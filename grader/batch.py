@@ -337,14 +337,14 @@ def write_grades(course: Course, out: Path, modules: Sequence[str] | None = None
 
 
 def write_canvas(course: Course, out: Path, to: Path, modules: Sequence[str] | None = None) -> Path:
-    """The Canvas gradebook CSV (grader.exports.canvas_csv) of the class in `out`, to `to`."""
+    """The Canvas gradebook CSV (grader.output.exports.canvas_csv) of the class in `out`."""
     names = list(modules or course.module_names)
     atomic_write(to, canvas_csv(course, class_results(course, out, names), names))
     return to
 
 
 def summarize(course: Course, out: Path, modules: Sequence[str] | None = None) -> str:
-    """summary.md, and the pictures it shows beside it (grader.plots); returns its text."""
+    """summary.md, and the pictures it shows beside it (grader.output.plots); returns its text."""
     names = list(modules or course.module_names)
     stats = class_stats(course, class_results(course, out, names), names)
     drawn = pictures(stats)

@@ -369,7 +369,9 @@ def _run_function(
     # structural checks judge comes from there, never from the submission's word.
     programs = {k: (p, actual[k]) for k, p in probes.items() if p.kind == "export"}
     ready = {k: v for k, v in programs.items() if v[1].ok}
-    unverified = Outcome(error=ErrorInfo(types=["ProgramFailed"], message="no verifier"))
+    unverified = Outcome(
+        error=ErrorInfo(types=["ProgramFailed"], message="no verifier", by_grader=True)
+    )
     actual.update({k: unverified for k in ready})
     if ready and verifier is not None:
         actual.update(verifier.verify(ready, function.limits.time_s))

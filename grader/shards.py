@@ -8,7 +8,7 @@ feedback only; a summary of a slice would say nothing of the class.
 
 `merge` gathers the students' results of the shards' output folders into one, where the
 class's outputs are made from them as after a single run (grader.batch): the same bytes,
-since every output is a function of the saved results alone (grader.exports).
+since every output is a function of the saved results alone (grader.output.exports).
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def merge(outs: Sequence[Path], to: Path, force: bool = False) -> list[str]:
     if any(out.resolve() == to.resolve() for out in outs):
         raise UsageError(f"--to {to} is one of the folders merged; merge into another")
     found = gather(outs)
+    if to.exists() and not to.is_dir():
+        raise UsageError(f"--to {to} is a file; merge into a folder")
     if to.exists() and any(to.iterdir()) and not force:
         raise UsageError(f"{to} exists and is not empty; pass --force to replace its results")
     shutil.rmtree(to / STUDENTS, ignore_errors=True)

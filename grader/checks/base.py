@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from grader.checks.compare import leaves, name_outputs, structure_mismatch, value_mismatch
-from grader.checks.errors import describe_error, error_cause, quotes_the_submission
+from grader.checks.errors import describe_error, error_cause, quotes_the_submission, unsaid
 from grader.course.inputs import FunctionInputs, Inputs, is_secret
 from grader.course.specs import ArgSpec, CheckParameter, CheckSpec, ExtremeInputs, Gating
 from grader.errors import ManifestError
 from grader.results import Cause
-from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey, ProbeKind
+from grader.runner.probes import Outcome, Probe, ProbeKey, ProbeKind
 
 
 @dataclass(frozen=True)
@@ -146,12 +146,14 @@ class Check:
                 # ValueError(repr(x)); a traced function can still find the concrete ones
                 # up the stack): on a case kept from students only its kind is told, as
                 # for a value. The ordinary cases, which run the same way, tell it whole.
-                inputs = next(c for c in self.cases if c.label == key.label)
-                unsaid = ErrorInfo(types=error.types, message="")
+                where = next(
+                    (self._where(c, i) for i, c in enumerate(self.cases) if c.label == key.label),
+                    "a case kept from students",  # a size of its own (constant_size)
+                )
+                told = describe_error(unsaid(error, self.function.name), self.function.limits)
                 message = (
-                    f"{self._where(inputs, self.cases.index(inputs))}: "
-                    f"{describe_error(unsaid, self.function.limits)} (what was given, and "
-                    "what the error says, is not shown for cases kept from students)"
+                    f"{where}: {told} (what was given, and what the error says, is not shown "
+                    "for cases kept from students)"
                 )
             return Verdict(False, message, error_cause(error))
         return self.judge_outcomes(expected, actual)

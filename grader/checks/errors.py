@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import builtins
+
 from grader.course.specs import Limits
 from grader.results import Cause
 from grader.runner.probes import ErrorInfo
 
 NOT_IMPLEMENTED = "not implemented yet"
+# The classes whose feedback `describe_error` words itself.
+GRADER_ERRORS = ("MissingFunction", "RefusedProgram", "ProgramFailed")
+# Python's own exception classes, by name: with those above and the tracer errors, the
+# only names told from a case kept from students (see `unsaid`).
+BUILTIN_ERRORS = frozenset(
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+)
 
 
 # What each of JAX's tracer errors means the code did, and what to do instead; the
@@ -34,11 +45,23 @@ TRACER_ERRORS = {
 
 
 def quotes_the_submission(error: ErrorInfo) -> bool:
-    """Whether what `error` says comes from the submission (its message, its place), not
-    from the grader: a stub says nothing, a missing function and a verifier that failed
-    (timed out, crashed) are the grader's findings. A refused program is the
-    submission's: the verifier's reason names its operations, which it chose."""
-    return error_cause(error) is None and not error.is_a("MissingFunction", "ProgramFailed")
+    """Whether what `error` says may come from the submission: anything a child sent,
+    but a stub's (which says nothing). What the grading process made itself (a verifier
+    that timed out) is its own words."""
+    return not error.by_grader and error_cause(error) is None
+
+
+def unsaid(error: ErrorInfo, function: str) -> ErrorInfo:
+    """`error` of `function` without what the submission could have written into it: no
+    message, no place, and its class named only where it is one of Python's or one this
+    feedback explains (a class name can spell anything). A missing function is told by
+    the name the grader asked for."""
+    known = {*BUILTIN_ERRORS, *TRACER_ERRORS, *GRADER_ERRORS}
+    types = [t for t in error.types if t in known] or ["Exception"]
+    missing = (
+        f"the module defines no function named {function!r}" if "MissingFunction" in types else ""
+    )
+    return ErrorInfo(types=types, message=missing)
 
 
 def error_cause(error: ErrorInfo) -> Cause | None:
@@ -49,13 +72,13 @@ def error_cause(error: ErrorInfo) -> Cause | None:
 
 def describe_error(error: ErrorInfo, limits: Limits) -> str:
     """Feedback for an exception raised by the student's code."""
+    said = f": {error.message}" if error.message else ""
     if error.is_a("MissingFunction"):
-        return f"not defined: {error.message}"
+        return f"not defined{said}"
     if error.is_a("RefusedProgram"):
-        why = f": {error.message}" if error.message else ""
-        return f"the program that jax.jit compiles was not run{why}"
+        return f"the program that jax.jit compiles was not run{said}"
     if error.is_a("ProgramFailed"):
-        return f"the program that jax.jit compiles failed when the grader ran it: {error.message}"
+        return f"the program that jax.jit compiles failed when the grader ran it{said}"
     if error_cause(error) == "not_implemented":
         return NOT_IMPLEMENTED
     where = error.where

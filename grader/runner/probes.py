@@ -100,6 +100,9 @@ class ErrorInfo:
     message: str
     location: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Made by the grading process itself (a verifier that timed out), never by a child:
+    # `from_message` cannot set it, so a child cannot pass its words off as the grader's.
+    by_grader: bool = False
 
     @property
     def type_name(self) -> str:

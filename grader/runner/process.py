@@ -529,5 +529,5 @@ class Verifier(SubmissionProcess):
         if not isinstance(reply, Failure):
             self.stop()
         message = reply.message if isinstance(reply, Failure) else "the verifier answered wrongly"
-        error = ErrorInfo(types=["ProgramFailed"], message=message)
+        error = ErrorInfo(types=["ProgramFailed"], message=message, by_grader=True)
         return {key: Outcome(error=error) for key in programs}

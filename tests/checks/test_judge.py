@@ -556,3 +556,40 @@ def test_judge(judge_course: Course, r: Row) -> None:
 def test_every_kind_has_rows_that_pass_and_rows_that_fail() -> None:
     judged = {(p.values[0].kind, p.values[0].passed) for p in ROWS}
     assert judged == {(kind, passed) for kind in CHECKS for passed in (True, False)}
+
+
+SPOOFS = [
+    # A class named like the grader's own, to have its message told whole.
+    raises("MissingFunction", message="x[0, 0] is 0.4711"),
+    raises("ProgramFailed", message="x[0, 0] is 0.4711"),
+    # The inputs spelled in the class's name, which is all an unsaid error keeps.
+    raises("E_x00_is_0_4711", "ValueError", message="x[0, 0] is 0.4711"),
+    raises("E_x00_is_0_4711", message="x[0, 0] is 0.4711"),
+]
+
+
+@pytest.mark.parametrize("change", SPOOFS, ids=["missing", "failed", "named", "named-only"])
+def test_a_spoofed_error_on_a_secret_case_says_nothing_of_it(judge_course, change):
+    r = Row("values", change, False, (), secret_only=True)
+    check = the_check(judge_course, r)
+    probes = check.probes()
+    expected = {key: reference_outcome(r.function, probe) for key, probe in probes.items()}
+    actual = {
+        key: student_outcome(expected[key], change) if kept_from_students(check, p) else o
+        for (key, p), o in zip(probes.items(), expected.values(), strict=True)
+    }
+    message = check.judge(expected, actual).message
+    assert "an unseen case" in message and "is not shown" in message, message
+    assert "4711" not in message and "E_x00" not in message, message
+
+
+def test_an_error_at_constant_sizes_own_size_is_judged_not_a_grader_failure(judge_course):
+    # The resized case (N + 60) is secret but none of the check's cases.
+    check = the_check(judge_course, Row("constant_size", same, True, ()))
+    probes = check.probes()
+    expected = {key: reference_outcome(check.function.name, p) for key, p in probes.items()}
+    resized = next(k for k in probes if k.label not in {c.label for c in check.cases})
+    actual = {**expected, resized: raises("ValueError", message="x is 0.4711")(None)}
+    verdict = check.judge(expected, actual)
+    assert not verdict.passed and "a case kept from students: raised ValueError" in verdict.message
+    assert "4711" not in verdict.message

@@ -98,6 +98,9 @@ def test_merge_refuses_overlapping_shards_and_a_folder_in_use(tmp_path):
         merge([tmp_path / "one"], tmp_path / "one")
     with pytest.raises(UsageError, match="not the output of grade-batch"):
         merge([tmp_path / "nothing"], tmp_path / "to")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UsageError, match="is a file"):
+        merge([tmp_path / "one"], tmp_path / "a-file", force=True)
     assert merge([tmp_path / "one"], tmp_path / "to") == ["ada", "bob", "cat", "dan", "eve", "zed"]
     with pytest.raises(UsageError, match="pass --force"):
         merge([tmp_path / "two"], tmp_path / "to")
