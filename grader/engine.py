@@ -21,7 +21,7 @@ from grader.checks.programs import ProgramCheck
 from grader.course.specs import Course, FunctionSpec, ModuleSpec
 from grader.errors import UsageError
 from grader.reference.base import CourseError, Reference
-from grader.results import CheckResult, GradeResult, ModuleResult
+from grader.results import Cause, CheckResult, GradeResult, ModuleResult
 from grader.runner.cache import (
     CHILDREN,
     LAYOUT,
@@ -131,7 +131,7 @@ def grade(
 def _not_submitted(module: ModuleSpec) -> ModuleResult:
     """A module of the assignment that the submission lacks: every check, at 0 points."""
     message = f"not submitted: no {module.name}.py or {module.name}.ipynb in the submission"
-    checks = [c for f in module.functions for c in _failed(module, f, message)]
+    checks = [c for f in module.functions for c in _failed(module, f, message, "not_submitted")]
     return ModuleResult(name=module.name, title=module.title, checks=tuple(checks))
 
 
@@ -312,7 +312,9 @@ def _grader_failed(
     return _failed(module, function, message)
 
 
-def _failed(module: ModuleSpec, function: FunctionSpec, message: str) -> list[CheckResult]:
+def _failed(
+    module: ModuleSpec, function: FunctionSpec, message: str, cause: Cause = "grader"
+) -> list[CheckResult]:
     """Every check of `function` at 0 points, for one reason, without running any."""
     return [
         CheckResult(
@@ -323,7 +325,7 @@ def _failed(module: ModuleSpec, function: FunctionSpec, message: str) -> list[Ch
             max_score=function.check_points(spec),
             passed=False,
             message=message,
-            cause="grader",
+            cause=cause,
             hidden=spec.hidden,
         )
         for spec in function.checks

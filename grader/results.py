@@ -15,9 +15,10 @@ from grader.runner.sandbox import Sandbox
 
 # Why a check failed without its answer being judged, where it was not: the function is a
 # stub (NotImplementedError), its process crashed or ran out of time, its module could
-# not be imported or its file was refused, or the grader failed. A class summary counts
+# not be imported or its file was refused, the grader failed, or an assignment's module
+# was not submitted. A class summary counts
 # these apart from the mistakes that the checks judged (grader.output.exports).
-Cause = Literal["not_implemented", "crash", "timeout", "not_imported", "grader"]
+Cause = Literal["not_implemented", "crash", "timeout", "not_imported", "grader", "not_submitted"]
 
 HUNDREDTHS = 100  # the unit of points: a score has at most two decimals
 MAX_MESSAGE_CHARS = 4000  # feedback quotes a submission's output: a bound for every report

@@ -104,7 +104,7 @@ def status(checks: Sequence[CheckResult]) -> Status:
     """What happened to a function, from its checks: a cause that stopped it from running
     outweighs a stub; a function whose checks all raised NotImplementedError is a stub."""
     causes = {c.cause for c in checks if not c.passed}
-    if not checks:
+    if not checks or all(c.cause == "not_submitted" for c in checks):
         return "not submitted"
     if causes & {"crash", "timeout", "grader"}:
         return "crashed or timed out"

@@ -93,6 +93,8 @@ def test_causes_survive_results_json():
         (double((False, False), "crash"), "crashed or timed out"),
         (double((False, False), "grader"), "crashed or timed out"),
         (double((False, False), "not_imported"), "not imported"),
+        # An assignment's module missing from a Gradescope upload, listed at 0.
+        (double((False, False), "not_submitted"), "not submitted"),
         # A stub in one check only (a branch not written yet): the rest was judged.
         (
             [check("double", "values", False, "not_implemented"), check("double", "g", False)],
@@ -237,3 +239,11 @@ def test_a_check_that_met_a_stub_is_no_mistake_in_a_function_judged(tmp_path, to
     most_failed = summarize(toy_course, tmp_path).split("## Most failed checks")[1]
     assert "- toy.double: values: 1 of 2 judged" in most_failed
     assert "- toy.double: gradients: 1 of 2 judged" in most_failed
+
+
+def test_an_assignments_missing_module_is_not_submitted_not_a_crash(toy_course):
+    from grader.engine import _not_submitted
+
+    checks = _not_submitted(toy_course.module("toy")).checks
+    assert checks and {c.cause for c in checks} == {"not_submitted"}
+    assert status([c for c in checks if c.function == "double"]) == "not submitted"
