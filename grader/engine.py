@@ -164,9 +164,7 @@ def _grade_submission(
     )
     if cache is None:
         cache = _child_cache(specs, reference)
-    private = [*reference.private_paths(), *hidden]
-    if (base := cache_base()) is not None:
-        private.append(base)  # the grader's caches: a child gets a copy of what it may read
+    private = kept_from_child(reference, hidden)
     with (
         SubmissionProcess(found, limits, hidden=private, cache=cache) as process,
         Verifier(limits, hidden=private, cache=cache) as verifier,
@@ -180,6 +178,16 @@ def _grade_submission(
                           observe)
             for module in specs
         )  # fmt: skip
+
+
+def kept_from_child(reference: Reference, hidden: Sequence[Path] = ()) -> list[Path]:
+    """What a submission's process must not see: the reference's files and caches,
+    `hidden` (in a batch, the other students), and the grader's caches (a child gets a
+    copy of what it may read)."""
+    private = [*reference.private_paths(), *hidden]
+    if (base := cache_base()) is not None:
+        private.append(base)
+    return private
 
 
 def _budget_s(module: ModuleSpec) -> float:

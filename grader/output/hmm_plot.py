@@ -27,10 +27,9 @@ import numpy as np
 
 from grader.checks import make_checks
 from grader.course.specs import Course, FunctionSpec, SampledArray
-from grader.engine import find_submissions
+from grader.engine import find_submissions, kept_from_child
 from grader.errors import UsageError
 from grader.reference.base import Reference
-from grader.runner.cache import cache_base
 from grader.runner.intake import Submission
 from grader.runner.probes import Probe
 from grader.runner.process import Failure, ImportFailure, SubmissionProcess
@@ -146,8 +145,7 @@ def student_fit(course: Course, reference: Reference, submission: Submission, pr
         memory_mb=module.limits.memory_mb,
         cpu_s=int(module.limits.import_time_s + 2 * function.limits.time_s) + 60,
     )
-    hidden = [*reference.private_paths(), *([base] if (base := cache_base()) else [])]
-    with SubmissionProcess(submission, limits, hidden=hidden) as process:
+    with SubmissionProcess(submission, limits, hidden=kept_from_child(reference)) as process:
         failed = process.load(MODULE, module.limits.import_time_s, module.limits.memory_mb)
         if isinstance(failed, ImportFailure):
             return Fit(error=f"{MODULE}.py could not be imported: {failed.error.summary}")

@@ -108,9 +108,8 @@ class ErrorInfo:
     def type_name(self) -> str:
         return self.types[0] if self.types else "Exception"
 
-    def is_a(self, *names: str) -> bool:
-        """Whether the exception is an instance of any of the classes `names`."""
-        return any(name in self.types for name in names)
+    def is_a(self, name: str) -> bool:
+        return name in self.types
 
     @property
     def where(self) -> str:
