@@ -143,11 +143,11 @@ def describe_exception(error: BaseException, source_file: str | None = None) -> 
     message = str(error)
     if len(message) > MAX_ERROR_CHARS:
         message = message[:MAX_ERROR_CHARS] + " ..."
-    # Imported here: grader.runner.cells imports this module (it knows a notebook's cells).
-    from grader.runner.cells import place
-
     location = ""
     if source_file is not None:
+        # Imported here: grader.runner.cells imports this module (it knows a notebook's cells).
+        from grader.runner.cells import place
+
         for frame in reversed(traceback.extract_tb(error.__traceback__)):
             if frame.filename == source_file and frame.lineno is not None:
                 location = f"{place(source_file, frame.lineno)}: {(frame.line or '').strip()}"
