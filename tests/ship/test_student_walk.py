@@ -46,11 +46,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory, copy: Path) -> tuple[lis
     )
     if install.returncode == 0:
         return [str(venv / "bin" / "difflearn")], ""
-    why = (install.stderr.strip().splitlines() or ["pip failed"])[-1]
-    for line in install.stderr.splitlines():
-        if "error: " in line:
-            why = line.strip()
-    return [sys.executable, "-m", "grader.cli"], why
+    errors = [line.strip() for line in install.stderr.splitlines() if "error: " in line]
+    return [sys.executable, "-m", "grader.cli"], "; ".join(errors) or "pip failed"
 
 
 @pytest.fixture(scope="module")
