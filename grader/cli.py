@@ -40,7 +40,7 @@ from grader.output.explain import explain
 from grader.output.report import plain, print_report, printable, write_json
 from grader.reference.base import Reference
 from grader.reference.recorded import reference_for
-from grader.results import format_points
+from grader.results import GradeResult, format_points
 from grader.shards import merge, parse_shard, shard_students
 from grader.ship import generated as generated_files
 from grader.ship.gradebook import autograde, open_nbgrader_course
@@ -48,6 +48,7 @@ from grader.ship.gradescope import build_bundle
 from grader.ship.nbgrader import CONFIG, write_course
 from grader.ship.release import release
 from grader.ship.stubs import course_stubs
+from grader.watch import watch
 
 MANIFEST = "course.yml"
 REPORT_WIDTH = 120  # for logs and pipes, where there is no terminal to measure
@@ -119,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE.FUNCTION",
         help="grade only this function, and show its first failure on a visible case: "
         "the inputs, the expected and the received outputs",
+    )
+    grade_parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="grade, then grade again each module whose file changes (checked every "
+        "second), until Ctrl-C",
     )
     _add_course_option(grade_parser)
     grade_parser.set_defaults(handler=run_grade)
@@ -380,29 +387,55 @@ def run_grade(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=max(console.width, REPORT_WIDTH))
+    if args.watch and explained is not None:
+        raise UsageError("--watch grades, it does not --explain: use one or the other")
     reference = reference_for(course)
     if explained is not None:
         return _explain(course, path, reference, explained, console)
-    modules = submissions.names
     functions = [f for _, f in chosen] or None
+
+    def grade_and_report(modules: Sequence[str]) -> None:
+        result = _grade_with_progress(course, path, reference, modules, functions, console)
+        print_report(result, console, show_output=args.show_output)
+        if args.json is not None:
+            write_json(result, args.json, course.gradescope)
+
+    if not args.watch:
+        grade_and_report(submissions.names)
+        return 0
+    files = {
+        (path / m.origin if path.is_dir() else path): m.name for m in submissions.modules.values()
+    }
+    console.print(plain(f"Watching {len(files)} file(s); Ctrl-C to stop.", "dim"))
+    try:
+        watch(list(files), lambda changed: grade_and_report(sorted({files[f] for f in changed})))
+    except KeyboardInterrupt:
+        console.print(plain("Stopped watching.", "dim"))
+    return 0
+
+
+def _grade_with_progress(
+    course: Course,
+    path: Path,
+    reference: Reference,
+    modules: Sequence[str],
+    functions: Sequence[str] | None,
+    console: Console,
+) -> GradeResult:
+    """Grades `modules` at `path`, with a progress bar on a terminal."""
+    if not console.is_terminal:
+        return grade(course, path, reference, modules, functions=functions)
     total = sum(
         len([f for f in course.module(name).functions if not functions or f.name in functions])
         for name in modules
     )
-    if console.is_terminal:
-        with _progress_bar(console, time_left=False) as bar:
-            task = bar.add_task("grading", total=total)
+    with _progress_bar(console, time_left=False) as bar:
+        task = bar.add_task("grading", total=total)
 
-            def advance(module: str, function: str) -> None:
-                bar.update(task, advance=1, description=f"graded {module}.{function}")
+        def advance(module: str, function: str) -> None:
+            bar.update(task, advance=1, description=f"graded {module}.{function}")
 
-            result = grade(course, path, reference, modules, advance, functions=functions)
-    else:
-        result = grade(course, path, reference, modules, functions=functions)
-    print_report(result, console, show_output=args.show_output)
-    if args.json is not None:
-        write_json(result, args.json, course.gradescope)
-    return 0
+        return grade(course, path, reference, modules, advance, functions=functions)
 
 
 def _function_named(course: Course, name: str, option: str) -> tuple[str, str]:

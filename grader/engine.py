@@ -21,7 +21,7 @@ from grader.checks.programs import ProgramCheck
 from grader.course.specs import Course, FunctionSpec, ModuleSpec
 from grader.errors import UsageError
 from grader.reference.base import CourseError, Reference
-from grader.results import Cause, CheckResult, GradeResult, ModuleResult
+from grader.results import Cause, CheckResult, GradeResult, ModuleResult, Timing
 from grader.runner.cache import (
     CHILDREN,
     LAYOUT,
@@ -251,6 +251,7 @@ def _grade_module(
     selected = [f for f in module.functions if functions is None or f.name in functions]
     results: list[CheckResult] = []
     outputs: dict[str, str] = {}
+    times: dict[str, Timing] = {}
     module_failure = Verdict(False, f"not graded: {refused}", "not_imported") if refused else None
     namespace = reference.namespace(module.name)
     for function in selected:
@@ -262,9 +263,11 @@ def _grade_module(
             if module_failure is not None:
                 verdicts = [module_failure] * len(checks)
             else:
-                verdicts = _run_function(
+                verdicts, cpu_s = _run_function(
                     process, module, function, checks, reference, verifier, observe
                 )
+                if cpu_s is not None:
+                    times[function.name] = Timing(cpu_s, function.limits.time_s)
             results.extend(_score(module, function, checks, verdicts))
         except CourseError:
             raise
@@ -279,6 +282,7 @@ def _grade_module(
         title=module.title,
         checks=tuple(results),
         outputs=outputs,
+        times=times,
         notes=(
             *process.notes.get(module.name, ()),
             # Where the module failed as a whole, that one cause fails every function.
@@ -361,7 +365,9 @@ def _run_function(
     reference: Reference,
     verifier: Verifier | None = None,
     observe: list[Observation] | None = None,
-) -> list[Verdict]:
+) -> tuple[list[Verdict], float | None]:
+    """The verdicts of a function's checks, and the CPU seconds its probes took in the
+    submission's process (None where they did not come back)."""
     probes: dict[ProbeKey, Probe] = {}
     for check in checks:
         probes.update(check.probes())
@@ -369,11 +375,12 @@ def _run_function(
     expected = reference.outcomes(module.name, function.name, probes, function.harness)
     reply = process.receive(function.limits.time_s)
     if isinstance(reply, Failure):
-        return [Verdict(False, reply.message, reply.kind)] * len(checks)
+        return [Verdict(False, reply.message, reply.kind)] * len(checks), None
+    cpu_s = process.request_cpu_s()
     if len(reply) != len(probes):
         process.stop()
         malformed = "the submission's process returned a malformed result"
-        return [Verdict(False, malformed, "crash")] * len(checks)
+        return [Verdict(False, malformed, "crash")] * len(checks), None
     actual: dict[ProbeKey, Outcome] = dict(zip(probes, reply, strict=True))
     # The programs the function exported are read and run by the verifier: what the
     # structural checks judge comes from there, never from the submission's word.
@@ -388,7 +395,7 @@ def _run_function(
     verdicts = [_judge(check, expected, actual) for check in checks]
     if observe is not None:
         observe.append(Observation(function, checks, verdicts, probes, expected, actual))
-    return verdicts
+    return verdicts, cpu_s
 
 
 def _judge(

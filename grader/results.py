@@ -75,17 +75,56 @@ class CheckResult:
         return f"{self.module}.{self.function}: {self.check}"
 
 
+def format_seconds(seconds: float) -> str:
+    """A time as the report writes it: '48 s', '2.5 s', '0.03 s'."""
+    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+SLOW_SHARE = 0.5  # of a function's time limit, past which the report hints at compiling
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The CPU time a function's probes took in the submission's process, and its limit
+    (`time_s` in course.yml). It varies from run to run: reports show it, no score or
+    check's message holds it."""
+
+    cpu_s: float
+    limit_s: float
+
+    @property
+    def slow(self) -> bool:
+        """Whether it used more than SLOW_SHARE of its limit."""
+        return self.cpu_s > SLOW_SHARE * self.limit_s
+
+    def hint(self, function: str) -> str | None:
+        """'fit_hmm took 48 s of its 120 s of CPU time: ...', where the function was slow."""
+        if not self.slow:
+            return None
+        return (
+            f"{function} took {format_seconds(self.cpu_s)} of its {format_seconds(self.limit_s)} "
+            "of CPU time: is a Python loop doing what jax.lax.scan or jax.jit would compile?"
+        )
+
+
 @dataclass(frozen=True)
 class ModuleResult:
     """One module's checks; `outputs` is what the submission printed, per function (a
     bounded head and tail of it, see grader.runner.process); `notes` say what of the module
-    did not run (a notebook's cells that raised and were skipped, grader.course.notebooks)."""
+    did not run (a notebook's cells that raised and were skipped, grader.course.notebooks);
+    `times` what each function that answered took (not those that failed to)."""
 
     name: str
     title: str
     checks: tuple[CheckResult, ...]
     outputs: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    times: Mapping[str, Timing] = field(default_factory=dict)
+
+    @property
+    def hints(self) -> list[str]:
+        """A line per function that came near its time limit."""
+        return [h for f, t in self.times.items() if (h := t.hint(f)) is not None]
 
     @property
     def score(self) -> float:

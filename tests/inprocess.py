@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class InProcess:
         self.notes: dict[str, tuple[str, ...]] = {}
         self._modules: dict[str, Any] = {}
         self._replies: list[Outcome] = []
+        self._cpu_s = 0.0
         # What the child resets JAX's configuration to before each probe: here, this
         # process's (its compilation cache on), not what it was when grader.runner.child loaded.
         self._config = dict(jax.config.values)
@@ -60,12 +62,18 @@ class InProcess:
 
     def send(self, module: str, function: str, probes: list[Probe], harness: Any = None) -> None:
         request = protocol.call(module, function, harness, probes)
+        started = time.process_time()
         child._CONFIG = self._config
         results = child._run_request(self._modules[module], str(self.file), _wire(request))
         self._replies = [protocol.outcome(r) for r in _wire(results)]
+        self._cpu_s = time.process_time() - started
 
     def receive(self, time_limit: float) -> list[Outcome]:
         return self._replies
+
+    def request_cpu_s(self) -> float:
+        """What the last request took: this process's CPU seconds, as the child's tree's."""
+        return self._cpu_s
 
     def stop(self) -> None:
         pass

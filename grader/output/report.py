@@ -28,6 +28,7 @@ from grader.results import (
     GradeResult,
     ModuleResult,
     format_points,
+    format_seconds,
     round_points,
 )
 
@@ -55,6 +56,8 @@ def print_report(result: GradeResult, console: Console, show_output: bool = Fals
         console.print(module_table(module, show_output))
         for note in module.notes:
             console.print(plain(f"Note: {note}", "yellow"))
+        for hint in module.hints:
+            console.print(plain(f"Hint: {hint}", "yellow"))
         console.print()
     console.print(plain(f"Total: {_scored(result.score, result.max_score)} points", "bold"))
     if result.sandbox is not None:
@@ -73,19 +76,22 @@ def module_table(module: ModuleResult, show_output: bool = False) -> Table:
     table.add_column("function", style="bold", no_wrap=True)
     table.add_column("check", no_wrap=True)
     table.add_column("points", justify="right", no_wrap=True)
+    table.add_column("CPU", justify="right", no_wrap=True)  # the function's, on its first row
     table.add_column("feedback")
     for function in module_functions(module):
         for i, row in enumerate(function_rows(module, function)):
             mark = Text("✓ ", style="green") if row.passed else Text("✗ ", style="red")
+            timing = module.times.get(function)
             table.add_row(
                 plain(function if i == 0 else ""),
                 mark + plain(row.check),
                 plain(row.points),
+                plain(format_seconds(timing.cpu_s) if timing and i == 0 else "", "dim"),
                 plain(row.feedback),
             )
         output = module.outputs.get(function)
         if show_output and output:
-            table.add_row("", plain("printed", "dim"), "", plain(output.rstrip(), "dim"))
+            table.add_row("", plain("printed", "dim"), "", "", plain(output.rstrip(), "dim"))
     return table
 
 
@@ -178,6 +184,10 @@ def gradescope_results(
             {"module": c.module, "function": c.function, "check": c.check, "cause": c.cause}
             for c in result.checks
         ]
+    }
+    # CPU seconds per function: they vary from run to run, so no score or message has them.
+    extra["times"] = {
+        m.name: {f: round(t.cpu_s, 2) for f, t in m.times.items()} for m in result.modules
     }
     if result.sandbox is not None:
         extra["sandbox"] = result.sandbox.mode

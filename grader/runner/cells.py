@@ -4,6 +4,7 @@ skipped and noted (see grader.course.notebooks)."""
 from __future__ import annotations
 import __future__
 
+import bisect
 import functools
 import linecache
 import operator
@@ -19,6 +20,9 @@ MAX_NOTE_CHARS = 300
 _FUTURE_FLAGS = functools.reduce(
     operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
 )
+# Per module file run as cells, in this process: the listing line (0-based) each cell
+# starts at, and the cells' labels, for `place`.
+_CELLS: dict[str, tuple[list[int], list[str]]] = {}
 
 
 def run_cells(namespace: dict[str, Any], cells: Sequence[tuple[str, str]]) -> None:
@@ -28,7 +32,8 @@ def run_cells(namespace: dict[str, Any], cells: Sequence[tuple[str, str]]) -> No
     Each cell is compiled with the module's file name, at the lines it holds in the
     cells' listing (the cells one after another, a blank line between), and that
     listing stands for the file in `linecache`: an error's place in the feedback
-    (grader.runner.probes.describe_exception) names the line of the student's code."""
+    (grader.runner.probes.describe_exception) names the line of the student's code, as
+    its cell and the line within it (`place`)."""
     file = namespace["__file__"]
     starts, listing = [], []
     for _, source in cells:
@@ -36,6 +41,7 @@ def run_cells(namespace: dict[str, Any], cells: Sequence[tuple[str, str]]) -> No
         listing += (source + "\n").splitlines(keepends=True)
     # No modification time: linecache.checkcache keeps the entry, as for a loader's source.
     linecache.cache[file] = (sum(map(len, listing)), None, listing, file)
+    _CELLS[file] = (starts, [label for label, _ in cells])
     notes: list[str] = []
     flags = 0  # `from __future__` imports, which a cell passes on to the next, as IPython does
     for (label, source), start in zip(cells, starts, strict=True):
@@ -49,16 +55,29 @@ def run_cells(namespace: dict[str, Any], cells: Sequence[tuple[str, str]]) -> No
     namespace[NOTES] = bounded_notes(notes)
 
 
+def place(file: str, lineno: int) -> str:
+    """Where line `lineno` of `file` is, for feedback: 'cell 7, line 3' in a notebook's
+    module (the line within the cell), else 'line 40'. Errors raised later, when a probe
+    calls a function a cell defined, are placed the same way."""
+    starts, labels = _CELLS.get(file, ([], []))
+    cell = bisect.bisect_right(starts, lineno - 1) - 1
+    if cell < 0:
+        return f"line {lineno}"
+    return f"{labels[cell]}, line {lineno - starts[cell]}"
+
+
 def skipped_note(label: str, error: BaseException, file: str | None = None) -> str:
-    """'cell 7 raised ZeroDivisionError: division by zero (line 40: 1/0); it was skipped'."""
+    """'cell 7 raised ZeroDivisionError: division by zero (line 3: 1/0); it was skipped':
+    the line within that cell, or another cell's where the error was raised there."""
     if isinstance(error, SyntaxError):
         # Its message names the file (the staged copy), and its text is that file's line,
         # not the listing's, which is the student's (see run_cells).
         text = linecache.getline(file, error.lineno) if file and error.lineno else error.text
-        where = f"line {error.lineno}: {(text or '').strip()}" if error.lineno else ""
+        where = f"{place(file or '', error.lineno)}: {(text or '').strip()}" if error.lineno else ""
         info = ErrorInfo(types=[type(error).__name__], message=str(error.msg), location=where)
     else:
         info = describe_exception(error, file)
+    info.location = info.location.removeprefix(f"{label}, ")
     return f"{label} raised {info.summary}; it was skipped"
 
 

@@ -148,9 +148,12 @@ def describe_exception(error: BaseException, source_file: str | None = None) -> 
         message = message[:MAX_ERROR_CHARS] + " ..."
     location = ""
     if source_file is not None:
+        # Imported here: grader.runner.cells imports this module (it knows a notebook's cells).
+        from grader.runner.cells import place
+
         for frame in reversed(traceback.extract_tb(error.__traceback__)):
-            if frame.filename == source_file:
-                location = f"line {frame.lineno}: {(frame.line or '').strip()}"
+            if frame.filename == source_file and frame.lineno is not None:
+                location = f"{place(source_file, frame.lineno)}: {(frame.line or '').strip()}"
                 break
     return ErrorInfo(types=types, message=message, location=location)
 

@@ -306,6 +306,11 @@ class SubmissionProcess:
             self.stop()
             return Failure("crash", f"{self.WHO} returned a malformed result ({error})")
 
+    def request_cpu_s(self) -> float:
+        """The CPU seconds the process tree has used since the last request was sent: after
+        `receive`, what answering it took (0 once the process is stopped)."""
+        return max(0.0, self._cpu() - self._cpu_at_send) if self._process is not None else 0.0
+
     def _send(self, message: dict[str, Any]) -> None:
         self._cpu_at_send = self._cpu()
         self._pending = encode_frame(message)

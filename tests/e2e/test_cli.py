@@ -78,6 +78,8 @@ def test_a_single_module_file_can_be_graded(tmp_path):
         (["grade", "--explain", "bce.softmax"], "bce.softmax: no graded function of that"),
         (["grade", "--explain", "nosuch.sigmoid"], "course.yml has no module 'nosuch'"),
         (["grade", "--function", "softmax"], "--function softmax: no graded function"),
+        (["grade", "--watch", "no/such/folder"], "no such file or folder: no/such/folder"),
+        (["grade", "--watch", "--explain", "bce.sigmoid"], "--watch grades, it does not"),
         (["grade-batch", "tests", "--module", "nosuch"], "unknown module 'nosuch'"),
         (["grade-batch", "tests", "--canvas-csv", "/no/such/dir/c.csv"], "cannot write"),
         (["merge", "no/such/out", "--to", "merged"], "no students/ in no/such/out"),

@@ -17,7 +17,7 @@ from grader import cli
 from grader.batch import Plan, StudentResult, results_file, summarize, write_grades
 from grader.course.schema import load_course
 from grader.output.report import gradescope_results, print_report
-from grader.results import CheckResult, GradeResult, ModuleResult
+from grader.results import CheckResult, GradeResult, ModuleResult, Timing
 
 HOSTILE = (
     "[/oops]",
@@ -215,3 +215,23 @@ def test_feedback_is_bounded_in_every_report():
     )
     assert len(huge.message) <= MAX_MESSAGE_CHARS + len(" ... (cut)")
     assert huge.message.endswith("(cut)")
+
+
+def timed_result(cpu_s: float) -> GradeResult:
+    """One function, `fit`, that took `cpu_s` of its 10 s."""
+    check = CheckResult("m", "fit", "values", 1.0, 1.0, True, "")
+    module = ModuleResult("m", "M", (check,), times={"fit": Timing(cpu_s, 10.0)})
+    return GradeResult(modules=(module,), elapsed_s=1.0)
+
+
+def test_the_report_shows_each_function_s_cpu_time_and_a_hint_past_half_its_limit():
+    fast, slow = rendered(timed_result(2.5)), rendered(timed_result(7.25))
+    assert "2.5 s" in fast and "Hint" not in fast
+    assert "Hint: fit took 7.2 s of its 10 s of CPU time: is a Python loop" in slow
+
+
+def test_times_stay_out_of_results_json_but_in_its_extra_data():
+    fast, slow = gradescope_results(timed_result(2.5)), gradescope_results(timed_result(7.25))
+    assert fast["extra_data"]["times"] == {"m": {"fit": 2.5}}
+    fast["extra_data"].pop("times"), slow["extra_data"].pop("times")
+    assert fast == slow

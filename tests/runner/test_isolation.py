@@ -8,6 +8,7 @@ from textwrap import dedent
 from conftest import failed
 
 from grader.checks.errors import NOT_IMPLEMENTED
+from grader.results import format_seconds
 
 GOOD_DOUBLE = """
 def double(x):
@@ -42,6 +43,30 @@ def test_hang_in_one_function_times_out_and_the_rest_is_graded(grade_toy, toy_co
     assert all("timed out after 6 s" in m for m in failed(result, "cumulative_sum").values())
     assert failed(result, "batched_dot") == {}
     assert failed(result, "double") == {}
+    assert "cumulative_sum" not in result.times  # no answer, no time: the message says why
+
+
+def test_a_function_past_half_its_time_limit_gets_its_time_and_a_hint(grade_toy):
+    # Its first call (a trace, or a probe) spins 3.5 of the 6 CPU seconds allowed.
+    source = """
+        import time
+
+        spun = []
+
+        def double(x):
+            start = time.process_time()
+            while not spun and time.process_time() - start < 3.5:
+                pass
+            spun.append(True)
+            return 2.0 * x
+        """
+    result = grade_toy(source, functions=["double"])
+    assert failed(result, "double") == {}
+    assert result.times["double"].cpu_s > 3  # the child's CPU time, not a wall clock
+    assert result.hints == [
+        f"double took {format_seconds(result.times['double'].cpu_s)} of its 6 s of CPU time: "
+        "is a Python loop doing what jax.lax.scan or jax.jit would compile?"
+    ]
 
 
 def test_os_exit_and_segfault_fail_only_their_functions(grade_toy, toy_course):

@@ -454,24 +454,26 @@ def test_a_notebook_cell_that_raises_is_skipped_with_a_note(tmp_path, course, re
     notebook = build_notebook(course, course.module(MODULE))
     sigmoid = notebook["cells"].index(cell(notebook, f"{MODULE}-sigmoid"))
     notebook["cells"][sigmoid:sigmoid] = [code_cell("1 / 0\n"), code_cell("x = = 1\n")]
-    # Defined again after the reference, with an error inside: its place is the line's.
+    # Defined again after the reference, raising on its 2nd line: its place is the cell's
+    # line, also for an error raised when a probe calls it, after the import.
     notebook["cells"].append(code_cell("def sigmoid(x):\n    return x.no_such_attribute\n"))
+    last = len(notebook["cells"])
     save(notebook, tmp_path / f"{MODULE}.ipynb")
     result = grade(course, tmp_path / f"{MODULE}.ipynb", reference)
     module = result.modules[0]
     assert len(module.notes) == 2
     assert re.fullmatch(
-        rf"cell {sigmoid + 1} raised {STRAY_NOTE} \(line \d+: 1 / 0\); it was skipped",
+        rf"cell {sigmoid + 1} raised {STRAY_NOTE} \(line 1: 1 / 0\); it was skipped",
         module.notes[0],
     )
     assert re.fullmatch(
-        rf"cell {sigmoid + 2} raised SyntaxError: invalid syntax \(line \d+: x = = 1\); "
+        rf"cell {sigmoid + 2} raised SyntaxError: invalid syntax \(line 1: x = = 1\); "
         "it was skipped",
         module.notes[1],
     )
     failed = {c.message for c in module.checks if not c.passed}
     # Its place is told on the visible cases; on the unseen one only the error's kind.
-    placed = {m for m in failed if "(line " in m and ": return x.no_such_attribute)" in m}
+    placed = {m for m in failed if f"(cell {last}, line 2: return x.no_such_attribute)" in m}
     assert placed and all("raised AttributeError (what was given" in m for m in failed - placed)
     assert module.score == module.max_score - module.function_score("sigmoid")[1]
     assert module.notes[0] in gradescope_results(result)["output"]
