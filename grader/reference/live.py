@@ -1,4 +1,5 @@
-"""The live reference: the solutions, run in the grading process (trusted code)."""
+"""The live reference: the solutions, run in the grading process (trusted code), their
+answers kept on disk for the next grade (grader.reference.memo)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from grader import __version__
 from grader.reference.base import CourseError
+from grader.reference.memo import OutcomeMemo, question, version
 from grader.runner.cache import REFERENCE, cache_dir, enable_in_this_process
 from grader.runner.probes import Outcome, Probe, ProbeKey, ProbeRunner, resolve_target
 from grader.runner.programs import facts
@@ -26,7 +29,16 @@ class LiveReference:
         enable_in_this_process(self.cache)
         self.solutions_dir = Path(solutions_dir)
         self._modules: dict[str, ModuleType] = {}
-        self._cache: dict[tuple[str, str, str], Outcome] = {}
+        self._cache: dict[tuple[str, str, ProbeKey], Outcome] = {}
+        self.memo = (
+            None
+            if self.cache is None
+            else OutcomeMemo(
+                self.cache
+                / "outcomes"
+                / version(self.solutions_dir, __version__, jax.__version__, np.__version__)
+            )
+        )
 
     def outcomes(
         self,
@@ -43,23 +55,31 @@ class LiveReference:
                 f"{function!r}, which course.yml lists"
             ) from None
         runner = ProbeRunner(reference)
-        results = {}
+        results, computed = {}, []
         for key, probe in probes.items():
             cache_key = (module, function, key)
             if cache_key not in self._cache:
-                try:
-                    if probe.kind == "export":  # trusted: its facts without a round trip
-                        value = facts(runner.exported(probe), probe.args, probe.static)
-                    else:
-                        value = runner.run(probe)
-                    self._cache[cache_key] = Outcome(value=value)
-                except Exception as error:
-                    raise CourseError(
-                        f"the reference {module}.{function} failed on probe "
-                        f"{key}: {type(error).__name__}: {error}"
-                    ) from error
+                asked = question(module, function, harness, probe)
+                known, value = self.memo.get(module, asked) if self.memo else (False, None)
+                if not known:
+                    value = self._answer(runner, probe, f"{module}.{function}", key)
+                    computed.append((asked, value))
+                self._cache[cache_key] = Outcome(value=value)
             results[key] = self._cache[cache_key]
+        if self.memo is not None:
+            self.memo.put(module, computed)
         return results
+
+    @staticmethod
+    def _answer(runner: ProbeRunner, probe: Probe, name: str, key: ProbeKey) -> Any:
+        try:
+            if probe.kind == "export":  # trusted: its facts without a round trip
+                return facts(runner.exported(probe), probe.args, probe.static)
+            return runner.run(probe)
+        except Exception as error:
+            raise CourseError(
+                f"the reference {name} failed on probe {key}: {type(error).__name__}: {error}"
+            ) from error
 
     def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
         return None

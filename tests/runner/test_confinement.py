@@ -538,6 +538,39 @@ def test_the_compilation_cache_cannot_be_poisoned(
             path.unlink(missing_ok=True)
 
 
+def test_the_reference_answers_can_be_neither_read_nor_forged(
+    mode: str, toy_course: Course, toy_reference: LiveReference, tmp_path: Path
+) -> None:
+    """The kept answers (grader.reference.memo), hidden and unseen cases among them, are
+    the grading process's: a child that finds them could copy the answers, and one that
+    writes them would set what everyone after it is compared with."""
+    skip_unless_confined(mode)
+    assert toy_reference.memo is not None, "the tests run with the cache on"
+    grade_folder(toy_course, toy_reference, submit(tmp_path / "first", SOLUTION))
+    kept = sorted(toy_reference.memo.folder.glob("*.json.gz"))
+    assert kept, "grading filled the memo"
+    before = {path: path.read_bytes() for path in kept}
+    source = attack(f"""
+        import os
+
+        def _forbidden():
+            touched = False
+            for path in {[str(path) for path in kept]!r}:
+                for how in ("rb", "ab"):
+                    try:
+                        with open(path, how) as file:
+                            file.write(b"forged") if how == "ab" else file.read(1)
+                        touched = True
+                    except OSError:
+                        pass
+            return touched or os.path.exists({str(toy_reference.memo.folder)!r})
+        """)
+    result = grade_folder(toy_course, toy_reference, submit(tmp_path / "attack", source))
+    others_keep_their_points(result)
+    assert double_score(result) == 0
+    assert {path: path.read_bytes() for path in kept} == before
+
+
 # --- what the child spends --------------------------------------------------------------
 
 
