@@ -1,8 +1,9 @@
 """What vmap and scan buy: a Python loop against the transformation, measured.
 
 Prints one Markdown table. For each task and method: the compile time (tracing
-and XLA compilation, measured apart), the median run time of the compiled
-program over several runs, and the size of the traced program in equations.
+and XLA compilation, measured apart; the fastest of three where they take under two
+seconds in all), the median run time of the compiled program over several runs, and
+the size of the traced program in equations.
 
   - per-example gradients of the squared error at N examples: a Python loop of
     jax.grad calls run eagerly, the same loop unrolled under jax.jit, and
@@ -32,6 +33,7 @@ so the same numbers give the same bytes. docs/img/ holds the course's copies:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import platform
@@ -68,6 +70,7 @@ PANELS = (
 )
 COLOURS = ("#c44e52", "#4c72b0", "#55a868")  # the loop red, the transformation blue
 STYLES = ("-", "--", ":")
+COMPILES, COMPILE_BUDGET_S = 3, 2.0  # see time_jitted
 
 
 def load_solution(name: str) -> Any:
@@ -114,10 +117,18 @@ def block(tree: Any) -> Any:
 def time_jitted(
     function: Callable[..., Any], args: tuple[Any, ...], repeats: int
 ) -> dict[str, Any]:
-    """Compile time apart from the median run time of the compiled program."""
-    started = time.perf_counter()
-    compiled = jax.jit(function).lower(*args).compile()
-    compile_s = time.perf_counter() - started
+    """Compile time apart from the median run time of the compiled program. A compile
+    that takes a second or less is also the one a shared machine's noise distorts
+    most: those are compiled again, up to COMPILES times within COMPILE_BUDGET_S, and
+    the fastest counts."""
+    compiles: list[float] = []
+    while len(compiles) < COMPILES and sum(compiles) < COMPILE_BUDGET_S:
+        # A new function object each time: JAX caches traces and executables by function,
+        # and a second compile of the same one would take no time at all.
+        fresh = functools.wraps(function)(lambda *a: function(*a))
+        started = time.perf_counter()
+        compiled = jax.jit(fresh).lower(*args).compile()
+        compiles.append(time.perf_counter() - started)
     block(compiled(*args))
     runs = []
     for _ in range(repeats):
@@ -125,7 +136,7 @@ def time_jitted(
         block(compiled(*args))
         runs.append(time.perf_counter() - started)
     return {
-        "compile_s": compile_s,
+        "compile_s": min(compiles),
         "run_ms": 1e3 * statistics.median(runs),
         "equations": equations(function, *args),
     }
@@ -293,7 +304,7 @@ def write_plots(
     rnn(min(steps), 1)
     gradients = [r for n in examples for r in per_example_gradients(n, repeats, eager=False)]
     recurrent = [r for t in steps for r in rnn(t, repeats)]
-    where = f"{machine()}; one compile per point"
+    where = f"{machine()}; compiles under {COMPILE_BUDGET_S:g} s: the fastest of {COMPILES} tries"
     plot_scaling(
         gradients,
         f"Per-example gradients (D = {D}) at N = {_listed(examples)}: "
