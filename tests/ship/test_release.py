@@ -116,6 +116,19 @@ def test_the_copy_is_the_course_pages_notebooks_and_a_readme_that_links_them(rel
         assert (released / DOCS / "img" / image.name).read_bytes() == image.read_bytes()
 
 
+def test_every_picture_a_released_page_shows_is_in_the_copy(released):
+    # The loop above compares what docs/img holds; this follows the pages' own links, so a
+    # picture a page shows but docs/img lacks (or the release leaves out) is caught too.
+    shown = {
+        (page.parent / link).resolve()
+        for page in (released / DOCS).glob("*.md")
+        for link in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))
+    }
+    assert {"vmap_vs_loop.png", "scan_vs_unroll.png"} <= {p.name for p in shown}
+    inside = released.resolve()  # a link out of the copy would only work here, not for students
+    assert sorted(str(p) for p in shown if not (p.is_file() and p.is_relative_to(inside))) == []
+
+
 def test_a_released_notebook_holds_the_stubs_and_grades_as_its_module(
     released, student_side, course, tmp_path
 ):
