@@ -1,19 +1,20 @@
-"""How long grading takes: the whole course, cold and warm, against the in-process floor,
-and a batch with 1 and 2 workers.
+"""How long grading takes, against the floor of one JAX process (issue #17's table).
 
-Prints one Markdown table:
-  - `difflearn grade solutions/` with an empty compilation cache (cold) and again with
-    the cache filled (warm), median of several runs;
-  - the floor: the same checks with the "submission" run in the grading process, no
-    child and no sandbox (trusted code only), in a fresh process with a warm cache;
-  - `difflearn grade-batch` over N copies of the reference with 1 and 2 workers, warm.
+Prints one Markdown table, every row measured in this run, on this machine:
+  - the floor: a fresh Python that imports JAX and makes one array;
+  - `difflearn grade solutions/` (a correct submission) with `--module bce`, with
+    `--module hmm` and for the whole course, on a warm cache;
+  - the whole course again, each run with an empty cache (cold);
+  - a student's first run: `difflearn grade exercises/` (all stubs) in a released
+    copy of the course, with an empty cache;
+  - `difflearn grade-batch` over N copies of the reference, 2 workers, warm.
+Each row is the median of `--repeats` runs of the whole command, wall time.
 
 With `--against DIR` (another checkout of the course, e.g. `git worktree add /tmp/before
-HEAD~1`), it also grades solutions/ warm with DIR's grader, alternating runs with this
-one's, and prints the ratio: what a change costs, measured side by side.
+HEAD~1`), the warm whole-course grade is also timed with DIR's grader, alternating runs
+with this one's, and the ratio printed: what a change costs, measured side by side.
 
-Run: python benchmarks/grading.py [--repeats 3] [--batch 40] [--modules bce ...]
-     [--against DIR] [--skip-batch]
+Run: python benchmarks/grading.py [--repeats 3] [--batch 40] [--against DIR] [--skip-batch]
 """
 
 from __future__ import annotations
@@ -27,33 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-FLOOR = """
-import sys
-from pathlib import Path
-from grader.checks import make_checks
-from grader.engine import _judge, _score
-from grader.course.schema import load_course
-from grader.reference.live import LiveReference
-
-course = load_course(Path(sys.argv[1]) / "course.yml")
-expected_side = LiveReference(course.solutions_dir)
-student_side = LiveReference(course.solutions_dir)  # the "submission", in this process
-for module in course.modules:
-    if sys.argv[2:] and module.name not in sys.argv[2:]:
-        continue
-    for function in module.functions:
-        checks = make_checks(function, module.name, expected_side.namespace(module.name))
-        probes = {}
-        for check in checks:
-            probes.update(check.probes())
-        expected = expected_side.outcomes(module.name, function.name, probes, function.harness)
-        actual = student_side.outcomes(module.name, function.name, probes, function.harness)
-        _score(module, function, checks, [_judge(c, expected, actual) for c in checks])
-"""
+FLOOR = "import jax, jax.numpy as jnp; jnp.ones(3).block_until_ready()"
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
@@ -62,89 +41,115 @@ def timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
     return time.perf_counter() - started
 
 
+def median(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
 def grader_command(checkout: Path) -> list[str]:
-    """`difflearn` as another checkout's grader runs it (its own `grader` package)."""
+    """`difflearn` as a checkout's grader runs it (its own `grader` package)."""
     run = f"import sys; sys.path.insert(0, {str(checkout)!r}); from grader.cli import main; "
     return [sys.executable, "-c", run + "sys.exit(main())"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per median")
     parser.add_argument("--batch", type=int, default=40, help="submissions in the batch")
-    parser.add_argument("--modules", nargs="*", default=[], help="default: the whole course")
     parser.add_argument("--against", type=Path, help="another checkout to compare warm runs with")
-    parser.add_argument("--skip-batch", action="store_true", help="leave the batch rows out")
+    parser.add_argument("--skip-batch", action="store_true", help="leave the batch row out")
     args = parser.parse_args(argv)
-    difflearn = shutil.which("difflearn") or str(Path(sys.executable).parent / "difflearn")
-    selection = [flag for m in args.modules for flag in ("--module", m)]
+    difflearn = grader_command(ROOT)
+    rows: list[tuple[str, float, str, str]] = []  # what, seconds (or a rate), unit, goal
 
-    with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "DIFFLEARN_CACHE_DIR": str(Path(scratch) / "cache")}
-        grade = [difflearn, "grade", "solutions/", *selection]
-        cold = timed(grade, env)
-        warm = statistics.median(timed(grade, env) for _ in range(args.repeats))
-        floor_command = [sys.executable, "-c", FLOOR, str(ROOT), *args.modules]
-        floor = statistics.median(timed(floor_command, env) for _ in range(args.repeats))
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        counter = iter(range(10**6))
+
+        def environment(cache: Path | None = None) -> dict[str, str]:
+            cache = cache or scratch / f"cache-{next(counter)}"  # a new one: empty
+            return {**os.environ, "DIFFLEARN_CACHE_DIR": str(cache)}
+
+        warm_env = environment(scratch / "warm")
+        grade = [*difflearn, "grade", "solutions/"]
+        timed(grade, warm_env)  # fills the warm cache
+
+        rows.append(
+            (
+                "`import jax; jnp.ones(3)` (the floor)",
+                median(args.repeats, lambda: timed([sys.executable, "-c", FLOOR], warm_env)),
+                "s",
+                "-",
+            )
+        )
+        for module, goal in (("bce", "1.5"), ("hmm", "3")):
+            seconds = median(
+                args.repeats, lambda m=module: timed([*grade, "--module", m], warm_env)
+            )
+            rows.append((f"grade solutions/ --module {module}, warm", seconds, "s", f"≤ {goal} s"))
+        rows.append(
+            (
+                "grade solutions/ (whole course), warm",
+                median(args.repeats, lambda: timed(grade, warm_env)),
+                "s",
+                "≤ 4 s",
+            )
+        )
+        rows.append(
+            (
+                "the same, empty cache (cold)",
+                median(args.repeats, lambda: timed(grade, environment())),
+                "s",
+                "≤ 15 s",
+            )
+        )
+
+        copy = scratch / "copy"
+        subprocess.run(
+            [*difflearn, "release", "--to", str(copy)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            env=environment(),
+        )
+        stubs = [*grader_command(copy), "grade", "exercises/"]
+        rows.append(("grade the stubs in a released copy, empty cache (a student's first run)",
+                     median(args.repeats, lambda: timed(stubs, environment(), cwd=copy)), "s",
+                     "≤ 3 s"))  # fmt: skip
+
+        if not args.skip_batch:
+            submissions = scratch / "class"
+            for i in range(args.batch):
+                shutil.copytree(ROOT / "solutions", submissions / f"student{i:03d}")
+            out = iter(range(10**6))
+            batch = median(args.repeats, lambda: timed(
+                [*difflearn, "grade-batch", str(submissions), "--out",
+                 str(scratch / f"out{next(out)}"), "--workers", "2"], warm_env))  # fmt: skip
+            rows.append((f"grade-batch of {args.batch} correct submissions, 2 workers",
+                         args.batch / batch, "students/s", "≥ 1 students/s"))  # fmt: skip
+
         against: list[tuple[float, float]] = []
         if args.against is not None:
             other = args.against.resolve()
-            other_env = {**env, "DIFFLEARN_CACHE_DIR": str(Path(scratch) / "other-cache")}
-            other_grade = [*grader_command(other), "grade", "solutions/", *selection]
-            timed(other_grade, other_env, cwd=other)  # its cold run
+            other_env = environment(scratch / "other-warm")
+            other_grade = [*grader_command(other), "grade", "solutions/"]
+            timed(other_grade, other_env, cwd=other)  # fills its warm cache
             for _ in range(args.repeats):  # alternating, so both see the same machine
-                against.append((timed(grade, env), timed(other_grade, other_env, cwd=other)))
-
-        submissions = Path(scratch) / "class"
-        for i in range(args.batch):
-            folder = submissions / f"student{i:03d}"
-            folder.mkdir(parents=True)
-            for module in args.modules or [p.stem for p in (ROOT / "solutions").glob("*.py")]:
-                shutil.copy(ROOT / "solutions" / f"{module}.py", folder)
-        batch = {}
-        for workers in () if args.skip_batch else (1, 2):
-            out = Path(scratch) / f"out{workers}"
-            batch[workers] = timed(
-                [
-                    difflearn,
-                    "grade-batch",
-                    str(submissions),
-                    "--out",
-                    str(out),
-                    "--workers",
-                    str(workers),
-                ],
-                env,
-            )
+                against.append((timed(grade, warm_env), timed(other_grade, other_env, cwd=other)))
 
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    what = ", ".join(args.modules) or "the whole course"
-    print(f"{what}; {machine}; Python {sys.version.split()[0]}; median of {args.repeats}")
+    print(f"{machine}; Python {sys.version.split()[0]}; median of {args.repeats} runs each")
     print()
-    print("| measurement | seconds | note |")
-    print("|---|---:|---|")
-    print(f"| grade solutions/, cold cache | {cold:.1f} | goal: under 30 |")
-    print(f"| grade solutions/, warm cache | {warm:.1f} | goal: under 10 |")
-    print(
-        f"| same checks in process (floor), warm | {floor:.1f} | "
-        f"isolation costs {warm / floor:.2f}x the floor (goal: under 1.5x) |"
-    )
-    for workers, seconds in batch.items():
-        print(
-            f"| batch of {args.batch}, {workers} worker(s) | {seconds:.1f} | "
-            f"{args.batch / seconds:.2f} submissions/s |"
-        )
-    if batch:
-        print(
-            f"| 2 workers against 1 | | {batch[1] / batch[2]:.2f}x the throughput "
-            "(goal: at least 1.7x) |"
-        )
+    print("| what | measured | goal |")
+    print("|---|---:|---:|")
+    for what, value, unit, goal in rows:
+        shown = f"{value:.2f} {unit}" if unit != "s" else f"{value:.1f} s"
+        print(f"| {what} | {shown} | {goal} |")
     if against:
         mine = statistics.median(a for a, _ in against)
         theirs = statistics.median(b for _, b in against)
         print(
-            f"| warm, {args.against}'s grader | {theirs:.1f} | this checkout takes "
-            f"{mine / theirs:.2f}x its time ({mine:.1f} s; runs alternated) |"
+            f"| warm whole course, {args.against}'s grader | {theirs:.1f} s | this checkout "
+            f"takes {mine / theirs:.2f}x its time ({mine:.1f} s; runs alternated) |"
         )
     return 0
 

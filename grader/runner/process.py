@@ -157,6 +157,7 @@ class SubmissionProcess:
         self._loaded: set[str] = set()
         self.notes: dict[str, tuple[str, ...]] = {}  # per module loaded: cells it skipped
         self.output = OutputCapture()
+        self._starting = False  # spawned by `begin`, not yet said it is ready
 
     def __enter__(self) -> SubmissionProcess:
         return self
@@ -179,10 +180,9 @@ class SubmissionProcess:
             return ImportFailure(
                 ErrorInfo(types=["FileNotFoundError"], message=f"no {module_name}.py submitted")
             )
-        if self._process is None:
-            started = self._start(time_limit)
-            if started is not None:
-                return started
+        started = self._started(time_limit)
+        if started is not None:
+            return started
         limit = min(memory_mb or self.limits.memory_mb, self.limits.memory_mb)
         self._send(protocol.load(module_name, limit))
         reply = self._receive(time_limit, f"importing {module_name}.py")
@@ -196,6 +196,19 @@ class SubmissionProcess:
         self._loaded.add(module_name)
         self.notes[module_name] = bounded_notes(reply.get("notes"))
         return None
+
+    def begin(self) -> None:
+        """Starts the process now, without waiting: JAX imports there while the grading
+        process prepares the checks (or, for the verifier, while the submission runs)."""
+        if self._process is None and self._spawn() is None:
+            self._starting = True
+
+    def _started(self, time_limit: float) -> Failure | None:
+        """None once the process is ready: started now if need be, or one `begin` started."""
+        if self._starting:
+            self._starting = False
+            return self._ready(time_limit)
+        return self._start(time_limit) if self._process is None else None
 
     def _start(self, time_limit: float) -> Failure | None:
         """Starts the process, which imports JAX; None once it is ready."""
@@ -465,6 +478,7 @@ class SubmissionProcess:
 
     def stop(self) -> None:
         """Kills the process and everything it started, and closes the pipes."""
+        self._starting = False  # a process stopped before it said it was ready
         process, self._process = self._process, None
         self._loaded.clear()
         self._pending = b""
@@ -496,8 +510,6 @@ class Verifier(SubmissionProcess):
     WHO = "the grader's run of the program"
     START_S = 60.0  # CPU seconds to start: importing JAX
 
-    _starting = False
-
     def __init__(
         self,
         limits: JailLimits,
@@ -506,26 +518,13 @@ class Verifier(SubmissionProcess):
     ):
         super().__init__(Submission(), limits, hidden, cache)
 
-    def begin(self) -> None:
-        """Starts the process now, so that JAX imports while the submission's runs."""
-        if self._process is None and self._spawn() is None:
-            self._starting = True
-
-    def stop(self) -> None:
-        self._starting = False  # a process stopped before it said it was ready
-        super().stop()
-
     def verify(
         self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
     ) -> dict[ProbeKey, Outcome]:
         """The facts (grader.runner.programs) of each exported program, on its probe's
         arguments, by key; an error outcome for a program it refused, or that failed or
         timed out."""
-        if self._starting:
-            self._starting = False
-            reply = self._ready(self.START_S)
-        else:
-            reply = self._start(self.START_S) if self._process is None else None
+        reply = self._started(self.START_S)
         if reply is None:
             self._send(protocol.programs(list(programs.values())))
             reply = self.receive(time_limit)

@@ -221,6 +221,9 @@ class FakeProcess:
         )
         return reply
 
+    def request_cpu_s(self) -> float:
+        return 0.0
+
     def stop(self) -> None:
         pass
 
