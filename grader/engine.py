@@ -9,15 +9,17 @@ The score is decided here, in the grading process, and nowhere else.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from grader import __version__
 from grader.checks import CHECKS, make_checks
 from grader.checks.base import Check, Verdict
 from grader.checks.callgraph import calls
 from grader.checks.programs import ProgramCheck
+from grader.course.inputs import is_secret
 from grader.course.specs import Course, FunctionSpec, ModuleSpec
 from grader.errors import UsageError
 from grader.reference.base import CourseError, Reference
@@ -182,11 +184,10 @@ def _grade_submission(
         kinds = {c.kind for m in specs for f in m.functions for c in f.checks}
         if not unwritten and any(issubclass(CHECKS[kind], ProgramCheck) for kind in kinds):
             verifier.begin()  # JAX imports there while the submission's process starts
-        return tuple(
-            _grade_module(process, module, reference, found.refused.get(module.name),
-                          functions, progress, verifier, found.modules.get(module.name),
-                          observe)
-            for module in specs
+        return _grade_modules(
+            process, specs, reference, {m.name: found.refused.get(m.name) for m in specs},
+            {m.name: found.modules.get(m.name) for m in specs}, functions, progress,
+            verifier, observe,
         )  # fmt: skip
 
 
@@ -258,57 +259,239 @@ def _grade_module(
     submitted: SubmittedModule | None = None,
     observe: list[Observation] | None = None,
 ) -> ModuleResult:
-    """Grades one module's functions; `verifier` runs the programs they export (a
-    function with structural checks fails those without one). The `submitted` source is
-    read (never run) for which function calls which (grader.checks.callgraph)."""
-    selected = [f for f in module.functions if functions is None or f.name in functions]
-    results: list[CheckResult] = []
-    outputs: dict[str, str] = {}
-    times: dict[str, Timing] = {}
-    module_failure = Verdict(False, f"not graded: {refused}", "not_imported") if refused else None
-    namespace = reference.namespace(module.name)
-    for function in selected:
+    """Grades one module's functions (see `_grade_modules`)."""
+    return _grade_modules(
+        process, [module], reference, {module.name: refused}, {module.name: submitted},
+        functions, progress, verifier, observe,
+    )[0]  # fmt: skip
+
+
+@dataclass
+class _Work:
+    """One function being graded: its checks, their probes, and what came back.
+
+    Attributes:
+      failed: the verdict on every check, where the function failed as a whole (its
+        module did not import, its process crashed or timed out, the grader failed).
+      cpu_s: the CPU seconds its probes on the visible cases took in the child.
+      expected: the reference's outcomes, asked for while the child works (a stub's
+        only if the child answered anything but errors).
+    """
+
+    module: ModuleSpec
+    function: FunctionSpec
+    checks: list[Check]
+    probes: dict[ProbeKey, Probe]
+    stub: bool = False
+    actual: dict[ProbeKey, Outcome] = field(default_factory=dict)
+    expected: dict[ProbeKey, Outcome] | None = None
+    failed: Verdict | None = None
+    cpu_s: float | None = None
+    grader_error: Exception | None = None
+
+    def phase(self, secret: bool) -> dict[ProbeKey, Probe]:
+        """The probes of the cases kept from students (`secret`), or of the others."""
+        return {k: p for k, p in self.probes.items() if is_secret(k.label) == secret}
+
+
+def _grade_modules(
+    process: SubmissionProcess,
+    modules: Sequence[ModuleSpec],
+    reference: Reference,
+    refused: Mapping[str, str | None],
+    submitted: Mapping[str, SubmittedModule | None],
+    functions: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    verifier: Verifier | None = None,
+    observe: list[Observation] | None = None,
+) -> tuple[ModuleResult, ...]:
+    """Grades the modules' functions in one process: every function on the cases students
+    see, then every function on the cases kept from them (hidden checks, unseen cases).
+    What the process says after the first of those reached it (its printed output, a
+    notebook's notes, why it stopped) is not shown: it could carry what it was given.
+    `verifier` runs the programs the functions export (a function with structural checks
+    fails those without one). The `submitted` source is read (never run) for which
+    function calls which (grader.checks.callgraph) and for stubs (grader.runner.unwritten)."""
+    works: dict[str, list[_Work]] = {}
+    failures: dict[str, Verdict | None] = {}
+    for module in modules:
+        why = refused.get(module.name)
+        failures[module.name] = (
+            Verdict(False, f"not graded: {why}", "not_imported") if why else None
+        )
+        source = submitted.get(module.name)
+        text = source.source.decode("utf-8", errors="replace") if source else None
+        namespace = reference.namespace(module.name)
+        works[module.name] = [
+            _prepare(module, function, reference, namespace, text)
+            for function in module.functions
+            if functions is None or function.name in functions
+        ]
+    outputs: dict[str, dict[str, str]] = {m.name: {} for m in modules}
+    for module in modules:
+        for work in works[module.name]:
+            failures[module.name] = _ask(process, work, failures[module.name], reference)
+            if output := process.output.take():
+                outputs[module.name][work.function.name] = output
+            if progress is not None:
+                progress(module.name, work.function.name)
+    notes = {m.name: process.notes.get(m.name, ()) for m in modules}
+    for module in modules:
+        for work in works[module.name]:
+            failures[module.name] = _ask(
+                process, work, failures[module.name], reference, secret=True
+            )
+    process.output.take()  # printed on the cases kept from students: withheld
+    results = []
+    for module in modules:
+        checked: list[CheckResult] = []
+        for work in works[module.name]:
+            checked.extend(_finish(work, reference, verifier, observe))
+        source = submitted.get(module.name)
+        results.append(
+            ModuleResult(
+                name=module.name,
+                title=module.title,
+                checks=tuple(checked),
+                outputs=outputs[module.name],
+                times={
+                    w.function.name: Timing(w.cpu_s, w.function.limits.time_s)
+                    for w in works[module.name]
+                    if w.cpu_s is not None
+                },
+                notes=(
+                    *notes[module.name],
+                    # Where the module failed as a whole, that one cause fails every function.
+                    *(
+                        _cause_notes(module, checked, source.source)
+                        if source and failures[module.name] is None
+                        else ()
+                    ),
+                ),
+            )
+        )
+    return tuple(results)
+
+
+def _prepare(
+    module: ModuleSpec,
+    function: FunctionSpec,
+    reference: Reference,
+    namespace: Mapping[str, Any],
+    source: str | None,
+) -> _Work:
+    """A function's checks and the probes they need."""
+    try:
+        recorded = reference.inputs(module.name, function.name)
+        checks = make_checks(function, module.name, namespace, recorded)
+        probes: dict[ProbeKey, Probe] = {}
+        for check in checks:
+            probes.update(check.probes())
+    except CourseError:
+        raise
+    except Exception as error:  # a bug in the grader costs this function, not the run
+        return _Work(module, function, [], {}, grader_error=error)
+    stub = source is not None and stub_in_source(source, function.name)
+    return _Work(module, function, checks, probes, stub=stub)
+
+
+def _ask(
+    process: SubmissionProcess,
+    work: _Work,
+    module_failure: Verdict | None,
+    reference: Reference,
+    secret: bool = False,
+) -> Verdict | None:
+    """Runs one phase of a function's probes (see `_grade_modules`); the module's failure
+    afterwards (an import that failed, on loading it again after a crash)."""
+    try:
+        return _ask_phase(process, work, module_failure, reference, secret)
+    except CourseError:
+        raise
+    except Exception as error:  # a bug in the grader costs this function, not the run
+        work.grader_error = error
+        return module_failure
+
+
+def _ask_phase(
+    process: SubmissionProcess,
+    work: _Work,
+    module_failure: Verdict | None,
+    reference: Reference,
+    secret: bool,
+) -> Verdict | None:
+    probes = work.phase(secret)
+    if work.grader_error is not None or work.failed is not None or not probes:
+        return module_failure
+    if module_failure is None and not process.loaded(work.module.name):
+        module_failure = _load(process, work.module)
+        if module_failure is not None and secret:  # it imported before: why not now is kept
+            module_failure = _withheld(Failure("crash", ""), module_failure.cause)
+    if module_failure is not None:
+        work.failed = module_failure
+        return module_failure
+    limit = work.function.limits.time_s
+    if secret:  # one budget for both phases
+        limit = max(limit - (work.cpu_s or 0.0), 1.0)
+    function = work.function
+    process.send(work.module.name, function.name, list(probes.values()), function.harness)
+    # The reference works while the submission's process does; a stub's is asked only
+    # if the process answers anything but errors (at `_finish`).
+    if not secret and not (work.stub and all(c.probes() for c in work.checks)):
         try:
-            recorded = reference.inputs(module.name, function.name)
-            checks = make_checks(function, module.name, namespace, recorded)
-            if module_failure is None and not process.loaded(module.name):
-                module_failure = _load(process, module)
-            if module_failure is not None:
-                verdicts = [module_failure] * len(checks)
-            else:
-                stub = submitted is not None and stub_in_source(
-                    submitted.source.decode("utf-8", errors="replace"), function.name
-                )
-                verdicts, cpu_s = _run_function(
-                    process, module, function, checks, reference, verifier, observe, stub
-                )
-                if cpu_s is not None:
-                    times[function.name] = Timing(cpu_s, function.limits.time_s)
-            results.extend(_score(module, function, checks, verdicts))
+            work.expected = reference.outcomes(
+                work.module.name, function.name, work.probes, function.harness
+            )
         except CourseError:
+            process.stop()
             raise
-        except Exception as error:  # a bug in the grader costs this function, not the run
-            results.extend(_grader_failed(module, function, error))
-        if output := process.output.take():
-            outputs[function.name] = output
-        if progress is not None:
-            progress(module.name, function.name)
-    return ModuleResult(
-        name=module.name,
-        title=module.title,
-        checks=tuple(results),
-        outputs=outputs,
-        times=times,
-        notes=(
-            *process.notes.get(module.name, ()),
-            # Where the module failed as a whole, that one cause fails every function.
-            *(
-                _cause_notes(module, results, submitted.source)
-                if submitted and module_failure is None
-                else ()
-            ),
-        ),
+    reply = process.receive(limit)
+    if isinstance(reply, Failure):
+        work.failed = _withheld(reply) if secret else Verdict(False, reply.message, reply.kind)
+        return module_failure
+    if not secret:
+        work.cpu_s = process.request_cpu_s()
+    if len(reply) != len(probes):
+        process.stop()
+        malformed = "the submission's process returned a malformed result"
+        work.failed = Verdict(False, malformed, "crash")
+        return module_failure
+    work.actual.update(zip(probes, reply, strict=True))
+    return module_failure
+
+
+def _withheld(failure: Failure, cause: Cause | None = None) -> Verdict:
+    """A phase on the cases kept from students that ended without outcomes: told without
+    what the process printed or how it ended, which could carry those cases' inputs."""
+    what = "ran out of time" if failure.kind == "timeout" else "stopped"
+    return Verdict(
+        False,
+        f"the submission's process {what} on a case kept from students (what it printed, "
+        "and how it ended, are not shown for those cases)",
+        cause or failure.kind,
     )
+
+
+def _finish(
+    work: _Work,
+    reference: Reference,
+    verifier: Verifier | None,
+    observe: list[Observation] | None,
+) -> list[CheckResult]:
+    """The function's checks judged, and scored."""
+    module, function = work.module, work.function
+    try:
+        if work.grader_error is not None:
+            raise work.grader_error
+        if work.failed is not None:
+            verdicts = [work.failed] * len(work.checks)
+        else:
+            verdicts = _verdicts(work, reference, verifier, observe)
+        return _score(module, function, work.checks, verdicts)
+    except CourseError:
+        raise
+    except Exception as error:  # a bug in the grader costs this function, not the run
+        return _grader_failed(module, function, error)
 
 
 def _cause_notes(module: ModuleSpec, results: list[CheckResult], source: bytes) -> list[str]:
@@ -373,42 +556,22 @@ def _load(process: SubmissionProcess, module: ModuleSpec) -> Verdict | None:
     return None
 
 
-def _run_function(
-    process: SubmissionProcess,
-    module: ModuleSpec,
-    function: FunctionSpec,
-    checks: list[Check],
+def _verdicts(
+    work: _Work,
     reference: Reference,
     verifier: Verifier | None = None,
     observe: list[Observation] | None = None,
-    stub: bool = False,
-) -> tuple[list[Verdict], float | None]:
-    """The verdicts of a function's checks, and the CPU seconds its probes took in the
-    submission's process (None where they did not come back). Where the source shows a
-    `stub` (grader.runner.unwritten), the reference is asked only if the submission's
-    process answered anything but errors."""
-    probes: dict[ProbeKey, Probe] = {}
-    for check in checks:
-        probes.update(check.probes())
-    process.send(module.name, function.name, list(probes.values()), function.harness)
-
-    def reference_outcomes() -> dict[ProbeKey, Outcome]:
-        return reference.outcomes(module.name, function.name, probes, function.harness)
-
-    # Otherwise the reference works while the submission's process does.
-    lazy = stub and observe is None and all(check.probes() for check in checks)
-    expected = {} if lazy else reference_outcomes()
-    reply = process.receive(function.limits.time_s)
-    if isinstance(reply, Failure):
-        return [Verdict(False, reply.message, reply.kind)] * len(checks), None
-    cpu_s = process.request_cpu_s()
-    if len(reply) != len(probes):
-        process.stop()
-        malformed = "the submission's process returned a malformed result"
-        return [Verdict(False, malformed, "crash")] * len(checks), None
-    actual: dict[ProbeKey, Outcome] = dict(zip(probes, reply, strict=True))
-    if lazy and any(outcome.ok for outcome in actual.values()):
-        expected = reference_outcomes()  # not a stub after all: judged as any function
+) -> list[Verdict]:
+    """The verdicts of a function's checks on both phases' outcomes."""
+    function, probes, actual = work.function, work.probes, dict(work.actual)
+    if work.expected is None:
+        expected = (
+            reference.outcomes(work.module.name, function.name, probes, function.harness)
+            if any(outcome.ok for outcome in actual.values()) or observe is not None
+            else {}
+        )  # a stub that answered only errors has nothing to be compared with
+    else:
+        expected = work.expected
     # The programs the function exported are read and run by the verifier: what the
     # structural checks judge comes from there, never from the submission's word.
     programs = {k: (p, actual[k]) for k, p in probes.items() if p.kind == "export"}
@@ -419,10 +582,10 @@ def _run_function(
     actual.update({k: unverified for k in ready})
     if ready and verifier is not None:
         actual.update(verifier.verify(ready, function.limits.time_s))
-    verdicts = [_judge(check, expected, actual) for check in checks]
+    verdicts = [_judge(check, expected, actual) for check in work.checks]
     if observe is not None:
-        observe.append(Observation(function, checks, verdicts, probes, expected, actual))
-    return verdicts, cpu_s
+        observe.append(Observation(function, work.checks, verdicts, probes, expected, actual))
+    return verdicts
 
 
 def _judge(

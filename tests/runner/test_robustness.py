@@ -19,6 +19,7 @@ from conftest import failed, needs
 from test_security import difflearn
 
 from grader import engine
+from grader.reference.memo import question
 from grader.runner.probes import ErrorInfo, Outcome
 from grader.runner.process import Failure, OutputCapture
 from grader.runner.wire import Opaque
@@ -298,7 +299,9 @@ class ReferenceProcess(FakeProcess):
         self.reference = reference
 
     def send(self, module, function, probes, harness=None) -> None:
-        keyed = {str(i): probe for i, probe in enumerate(probes)}
+        # Keys of the probes' content: a function's probes come in two requests (the cases
+        # students see, then the others), and the reference remembers answers by key.
+        keyed = {f"{i}:{question(module, function, harness, p)}": p for i, p in enumerate(probes)}
         self.answers = list(self.reference.outcomes(module, function, keyed, harness).values())
 
     def receive(self, time_limit):

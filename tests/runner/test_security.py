@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
+import numpy as np
 import pytest
 from conftest import ROOT, TOY
 
@@ -178,3 +179,62 @@ def test_an_error_does_not_carry_hidden_inputs_into_the_feedback(grade_toy):
     assert "inputs" not in shown["values (hidden)"]
     assert "raised ValueError" in shown["values (hidden)"]
     assert "is not shown for cases kept from students" in shown["values (hidden)"]
+
+
+KEEPER = """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    _seen = []
+
+
+    def _keep(x):
+        jax.debug.callback(lambda v: _seen.append(repr(np.asarray(v).tolist())), x)
+
+
+    def _tell():
+        print("SEEN", " ".join(_seen))
+        raise ValueError("SEEN " + " ".join(_seen))
+
+
+    def cumulative_sum(xs):
+        _keep(xs)
+        return jnp.cumsum(xs)
+
+
+    def batched_dot(A, B):
+        _keep(A)
+        _tell()
+
+
+    def double(x):
+        _keep(x)
+        _tell()
+    """
+
+
+def test_inputs_kept_from_students_reach_no_later_message(
+    mode, grade_toy, toy_course, toy_reference
+):
+    """A submission that keeps every input it is given and tells them afterwards (printed,
+    and in the message of an exception on a case students see) tells none of the unseen or
+    hidden cases': those run after every visible case, and what the process says from
+    then on is withheld."""
+    from grader.course.inputs import FunctionInputs
+
+    module = toy_course.module("toy")
+    secret = []
+    for function in module.functions:
+        inputs = FunctionInputs(function, "toy", toy_reference.namespace("toy"))
+        for case in inputs.unseen_cases + inputs.hidden_cases:
+            secret.append(repr(np.asarray(case.args[0]).ravel().tolist()[0]))
+    assert len(secret) >= 4  # an unseen case per function, and double's hidden one
+    result = grade_toy(KEEPER)
+    shown = "\n".join(
+        [c.message for c in result.checks] + list(result.outputs.values()) + list(result.notes)
+    )
+    # The attack works where it may: what it saw on cases students see is told.
+    visible = FunctionInputs(module.function("cumulative_sum"), "toy", {}).cases[0].args[0]
+    assert repr(np.asarray(visible).ravel().tolist()[0]) in shown
+    assert [value for value in secret if value in shown] == []
