@@ -42,7 +42,9 @@ def timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
 
 
 def median(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs))
+    value = statistics.median(measure() for _ in range(runs))
+    print(f"  measured: {value:.2f} s", file=sys.stderr, flush=True)  # progress, for long runs
+    return value
 
 
 def grader_command(checkout: Path) -> list[str]:

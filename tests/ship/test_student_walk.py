@@ -1,11 +1,11 @@
 """A student's walk through a released copy (issue #18): install it, grade a notebook,
 grade one function, make the HMM picture, with the `difflearn` the copy installs.
 
-The copy is released once for the module. It is installed without network, as
-`pip install -e .` in a venv that sees the machine's packages; where that cannot build
-offline (a setuptools that needs the `wheel` package for an editable install, and no
-`wheel`), the walk runs the copy's grader through PYTHONPATH instead, and the install
-test is skipped with pip's reason.
+The copy is released once for the module. It is installed as `pip install -e .` in a
+venv that sees the machine's packages: offline first, then letting pip fetch what the
+build needs. Where neither works (no network, and a setuptools that needs the `wheel`
+package for an editable install), the walk runs the copy's grader through PYTHONPATH
+instead, and the install test is skipped with pip's reason.
 """
 
 from __future__ import annotations
@@ -40,12 +40,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory, copy: Path) -> tuple[lis
     """The command that runs the copy's `difflearn`, and why it is not the venv's, if not."""
     venv = tmp_path_factory.mktemp("venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    pip = [str(venv / "bin" / "pip"), "install", "--no-deps", "--no-build-isolation", "-e"]
-    install = subprocess.run(
-        [*pip, str(copy)], env=_student_env(), capture_output=True, text=True, timeout=600
-    )
-    if install.returncode == 0:
-        return [str(venv / "bin" / "difflearn")], ""
+    pip = [str(venv / "bin" / "pip"), "install", "--no-deps", "-e", str(copy)]
+    # Offline first, with the machine's setuptools; then as a student does, letting pip
+    # fetch the build requirements (CI reaches the package registry).
+    for isolation in (["--no-build-isolation"], []):
+        install = subprocess.run(
+            [*pip, *isolation], env=_student_env(), capture_output=True, text=True, timeout=600
+        )
+        if install.returncode == 0:
+            return [str(venv / "bin" / "difflearn")], ""
     errors = [line.strip() for line in install.stderr.splitlines() if "error: " in line]
     return [sys.executable, "-m", "grader.cli"], "; ".join(errors) or "pip failed"
 
@@ -74,7 +77,7 @@ def _student_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def test_the_copy_installs_offline_and_its_difflearn_runs_its_grader(copy, installed):
     command, why_not_installed = installed
     if why_not_installed:
-        pytest.skip(f"pip install -e of the copy cannot build offline here: {why_not_installed}")
+        pytest.skip(f"pip install -e of the copy cannot build here: {why_not_installed}")
     python = Path(command[0]).parent / "python"
     where = subprocess.run(
         [str(python), "-c", "import grader; print(grader.__file__)"],
