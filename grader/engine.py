@@ -38,7 +38,7 @@ from grader.runner.intake import SUFFIXES, Submission, SubmittedModule, read_sub
 from grader.runner.probes import ErrorInfo, Outcome, Probe, ProbeKey
 from grader.runner.process import Failure, ImportFailure, SubmissionProcess, Verifier
 from grader.runner.sandbox import JailLimits, current_sandbox
-from grader.runner.unwritten import stub_in_source
+from grader.runner.unwritten import stubs_in_source
 
 Progress = Callable[[str, str], None]
 
@@ -167,7 +167,7 @@ def _grade_submission(
     )
     # A first grade is mostly stubs: nothing to warm a cache or start a verifier for.
     unwritten = all(
-        stub_in_source(module.source.decode("utf-8", errors="replace"), function.name)
+        function.name in stubs_in_source(module.source)
         for spec in specs
         if (module := found.modules.get(spec.name)) is not None
         for function in spec.functions
@@ -320,10 +320,10 @@ def _grade_modules(
             Verdict(False, f"not graded: {why}", "not_imported") if why else None
         )
         source = submitted.get(module.name)
-        text = source.source.decode("utf-8", errors="replace") if source else None
+        stubs = stubs_in_source(source.source) if source else frozenset()
         namespace = reference.namespace(module.name)
         works[module.name] = [
-            _prepare(module, function, reference, namespace, text)
+            _prepare(module, function, reference, namespace, function.name in stubs)
             for function in module.functions
             if functions is None or function.name in functions
         ]
@@ -378,9 +378,9 @@ def _prepare(
     function: FunctionSpec,
     reference: Reference,
     namespace: Mapping[str, Any],
-    source: str | None,
+    stub: bool,
 ) -> _Work:
-    """A function's checks and the probes they need."""
+    """A function's checks and the probes they need; `stub`: its source is a stub's."""
     try:
         recorded = reference.inputs(module.name, function.name)
         checks = make_checks(function, module.name, namespace, recorded)
@@ -391,7 +391,6 @@ def _prepare(
         raise
     except Exception as error:  # a bug in the grader costs this function, not the run
         return _Work(module, function, [], {}, grader_error=error)
-    stub = source is not None and stub_in_source(source, function.name)
     return _Work(module, function, checks, probes, stub=stub)
 
 
@@ -436,7 +435,7 @@ def _ask_phase(
     function = work.function
     process.send(work.module.name, function.name, list(probes.values()), function.harness)
     # The reference works while the submission's process does; a stub's is asked only
-    # if the process answers anything but errors (at `_finish`).
+    # if the process answers anything but errors (at `_verdicts`).
     if not secret and not (work.stub and all(c.probes() for c in work.checks)):
         try:
             work.expected = reference.outcomes(

@@ -18,8 +18,10 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import functools
 import inspect
 import textwrap
+from collections import Counter
 from typing import Any
 
 from grader.runner.probes import ErrorInfo, describe_exception
@@ -42,18 +44,27 @@ def stub_raise(definition: ast.FunctionDef) -> ast.Raise | None:
     return None
 
 
-def stub_in_source(source: str, name: str) -> bool:
-    """Whether the module `source` defines `name`, at module level, as a stub and binds
-    the name nowhere else at module level (a later `name = ...` may replace it)."""
+@functools.lru_cache(maxsize=64)
+def stubs_in_source(source: bytes) -> frozenset[str]:
+    """The functions the module `source` defines, at module level, as stubs, each bound
+    nowhere else at module level (a later `name = ...` may replace it). Parsed once per
+    source: the engine asks for every function of a module."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return False
-    bindings = [node for node in tree.body if name in _bound(node)]
-    if len(bindings) != 1 or not isinstance(bindings[0], ast.FunctionDef):
-        return False
-    shadowed = any(target == "NotImplementedError" for node in tree.body for target in _bound(node))
-    return not shadowed and stub_raise(bindings[0]) is not None and not bindings[0].decorator_list
+        return frozenset()
+    bound = [_bound(node) for node in tree.body]
+    if any("NotImplementedError" in names for names in bound):
+        return frozenset()
+    counts = Counter(name for names in bound for name in set(names))
+    return frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and counts[node.name] == 1
+        and not node.decorator_list
+        and stub_raise(node) is not None
+    )
 
 
 def stub_error(function: Any, source_file: str) -> ErrorInfo | None:
