@@ -32,6 +32,7 @@ from grader.runner.cache import (
     cache_base,
     cache_dir,
     course_version,
+    library_versions,
     warm_lock,
 )
 from grader.runner.intake import SUFFIXES, Submission, SubmittedModule, read_submission
@@ -223,7 +224,7 @@ def _child_cache(
     # those not warmed yet.
     stamps = {
         module.name: trusted / f".warm-{module.name}-"
-        f"{course_version([path], repr(module), __version__, LAYOUT, _jax_version())}"
+        f"{course_version([path], repr(module), __version__, LAYOUT, *library_versions())}"
         for module, path in zip(specs, solutions, strict=True)
         if path is not None
     }
@@ -240,12 +241,6 @@ def _child_cache(
                 for module in cold:
                     stamps[module.name].touch()
     return ChildCache(seed=trusted)
-
-
-def _jax_version() -> str:
-    import jax
-
-    return jax.__version__
 
 
 def _grade_module(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.course.namespace import as_namespace
 from grader.course.sizes import evaluate_size
 from grader.course.specs import (
     ArgSpec,
@@ -167,12 +168,9 @@ class FunctionInputs:
     def _sample(
         self, spec: SampledArray, case: Mapping[str, Any], rng: np.random.Generator
     ) -> np.ndarray:
-        import jax
-
-        sampler = eval(spec.expression, dict(self.namespace))
-        key = jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1)))
+        seed = int(rng.integers(0, 2**31 - 1))
         sizes = [case[name] for name in spec.sizes]
-        return np.asarray(sampler(key, *sizes), dtype=spec.dtype)
+        return as_namespace(self.namespace).sample(spec.expression, seed, sizes, spec.dtype)
 
 
 def _draw(spec: RandomArray, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

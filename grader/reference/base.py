@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from grader.course.namespace import Namespace
 from grader.errors import UsageError
 from grader.runner.probes import Outcome, Probe, ProbeKey
 
@@ -34,8 +35,9 @@ class Reference(Protocol):
         """The expected outcome of each probe (run in `harness`, if any), by the probe's key."""
         ...
 
-    def namespace(self, module: str) -> dict[str, Any]:
-        """The names that course.yml's lambdas (samplers, outcome checks) run with."""
+    def namespace(self, module: str) -> Namespace:
+        """The names that course.yml's lambdas (samplers, outcome checks) run with, made
+        when one first runs (grader.course.namespace)."""
         ...
 
     def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:

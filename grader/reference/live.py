@@ -1,24 +1,25 @@
 """The live reference: the solutions, run in the grading process (trusted code), their
-answers kept on disk for the next grade (grader.reference.memo)."""
+answers kept on disk for the next grade (grader.reference.memo).
+
+Nothing here starts JAX or runs a solution module until an answer is not in the memo
+or a lambda of course.yml runs (grader.course.namespace): a warm grade of most modules
+never does.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from grader import __version__
+from grader.course.namespace import Namespace, library_names
 from grader.reference.base import CourseError
 from grader.reference.memo import OutcomeMemo, question, version
-from grader.runner.cache import REFERENCE, cache_dir, enable_in_this_process
-from grader.runner.probes import Outcome, Probe, ProbeKey, ProbeRunner, resolve_target
-from grader.runner.programs import facts
+from grader.runner.cache import REFERENCE, cache_dir, enable_in_this_process, library_versions
+from grader.runner.probes import Outcome, Probe, ProbeKey
 
 
 class LiveReference:
@@ -26,7 +27,6 @@ class LiveReference:
 
     def __init__(self, solutions_dir: Path):
         self.cache = cache_dir(REFERENCE)
-        enable_in_this_process(self.cache)
         self.solutions_dir = Path(solutions_dir)
         self._modules: dict[str, ModuleType] = {}
         self._cache: dict[tuple[str, str, ProbeKey], Outcome] = {}
@@ -36,7 +36,7 @@ class LiveReference:
             else OutcomeMemo(
                 self.cache
                 / "outcomes"
-                / version(self.solutions_dir, __version__, jax.__version__, np.__version__)
+                / version(self.solutions_dir, __version__, *library_versions())
             )
         )
 
@@ -47,14 +47,7 @@ class LiveReference:
         probes: Mapping[ProbeKey, Probe],
         harness: str | None = None,
     ) -> dict[ProbeKey, Outcome]:
-        try:
-            reference = resolve_target(vars(self._module(module)), function, harness)
-        except LookupError:
-            raise CourseError(
-                f"{self.solutions_dir / (module + '.py')} has no function "
-                f"{function!r}, which course.yml lists"
-            ) from None
-        runner = ProbeRunner(reference)
+        answer: Callable[[Probe, ProbeKey], Any] | None = None  # the reference, run if need be
         results, computed = {}, []
         for key, probe in probes.items():
             cache_key = (module, function, key)
@@ -62,7 +55,8 @@ class LiveReference:
                 asked = question(module, function, harness, probe)
                 known, value = self.memo.get(module, asked) if self.memo else (False, None)
                 if not known:
-                    value = self._answer(runner, probe, f"{module}.{function}", key)
+                    answer = answer or self._answerer(module, function, harness)
+                    value = answer(probe, key)
                     computed.append((asked, value))
                 self._cache[cache_key] = Outcome(value=value)
             results[key] = self._cache[cache_key]
@@ -70,22 +64,47 @@ class LiveReference:
             self.memo.put(module, computed)
         return results
 
-    @staticmethod
-    def _answer(runner: ProbeRunner, probe: Probe, name: str, key: ProbeKey) -> Any:
+    def _answerer(
+        self, module: str, function: str, harness: str | None
+    ) -> Callable[[Probe, ProbeKey], Any]:
+        """Answers probes by running the reference function (this starts JAX)."""
+        from grader.runner.probing import ProbeRunner, resolve_target
+        from grader.runner.programs import facts
+
         try:
-            if probe.kind == "export":  # trusted: its facts without a round trip
-                return facts(runner.exported(probe), probe.args, probe.static)
-            return runner.run(probe)
-        except Exception as error:
+            runner = ProbeRunner(resolve_target(vars(self._module(module)), function, harness))
+        except LookupError:
             raise CourseError(
-                f"the reference {name} failed on probe {key}: {type(error).__name__}: {error}"
-            ) from error
+                f"{self.solutions_dir / (module + '.py')} has no function "
+                f"{function!r}, which course.yml lists"
+            ) from None
+
+        def answer(probe: Probe, key: ProbeKey) -> Any:
+            try:
+                if probe.kind == "export":  # trusted: its facts without a round trip
+                    return facts(runner.exported(probe), probe.args, probe.static)
+                return runner.run(probe)
+            except Exception as error:
+                raise CourseError(
+                    f"the reference {module}.{function} failed on probe {key}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+
+        return answer
 
     def inputs(self, module: str, function: str) -> Mapping[str, tuple[Any, ...]] | None:
         return None
 
-    def namespace(self, module: str) -> dict[str, Any]:
-        return {"jax": jax, "jnp": jnp, "np": np, **vars(self._module(module))}
+    def namespace(self, module: str) -> Namespace:
+        def remember(key: str, compute: Callable[[], Any]) -> Any:
+            known, value = self.memo.get(module, key) if self.memo else (False, None)
+            if not known:
+                value = compute()
+                if self.memo is not None:
+                    self.memo.put(module, [(key, value)])
+            return value
+
+        return Namespace(lambda: {**library_names(), **vars(self._module(module))}, remember)
 
     def private_paths(self) -> list[Path]:
         """The course folder around solutions/ (course.yml too), the git work tree that
@@ -99,10 +118,12 @@ class LiveReference:
         return self.solutions_dir / f"{module}.py"
 
     def _module(self, name: str) -> ModuleType:
+        """The solution module, run once (it imports JAX: the cache is set up first)."""
         if name not in self._modules:
             path = self.solutions_dir / f"{name}.py"
             if not path.is_file():
                 raise CourseError(f"no reference solution {path} for module {name!r}")
+            enable_in_this_process(self.cache)
             spec = importlib.util.spec_from_file_location(f"_difflearn_reference_{name}", path)
             if spec is None or spec.loader is None:
                 raise CourseError(f"cannot load the reference solution {path}")

@@ -22,10 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from grader.course.namespace import Namespace, library_names
 from grader.course.schema import load_course
 from grader.course.specs import Course
 from grader.errors import UsageError
@@ -39,6 +38,9 @@ FORMAT = 1
 
 def signature(args: tuple[Any, ...]) -> str:
     """The structure, shapes and dtypes of a call's arguments, as one string."""
+    import jax
+    import jax.numpy as jnp
+
     leaves, treedef = jax.tree_util.tree_flatten(args)
     shapes = ",".join(f"{jnp.result_type(leaf)}{list(np.shape(leaf))}" for leaf in leaves)
     return f"{treedef}|{shapes}"
@@ -53,6 +55,9 @@ class ExportedFunction:
         self._deserialized: dict[str, Any] = {}  # each program read once, reused per call
 
     def __call__(self, *args: Any) -> Any:
+        import jax
+        import jax.numpy as jnp
+
         args = jax.tree_util.tree_map(jnp.asarray, args)
         key = signature(args)
         if key not in self.programs:
@@ -117,10 +122,10 @@ class RecordedReference:
             )
         return {key: Outcome(value=recorded[str(key)]) for key in probes}
 
-    def namespace(self, module: str) -> dict[str, Any]:
+    def namespace(self, module: str) -> Namespace:
         programs = self._modules.get(module, {}).get("programs", {})
         exported = {name: ExportedFunction(name, p) for name, p in programs.items()}
-        return {"jax": jax, "jnp": jnp, "np": np, **exported}
+        return Namespace(lambda: {**library_names(), **exported})
 
     def private_paths(self) -> list[Path]:
         return []

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,18 @@ def jax_cache_environment(folder: Path | None) -> dict[str, str]:
         # off, a program has the same key in every submission's private folder.
         "JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES": "none",
     }
+
+
+def library_versions() -> tuple[str, ...]:
+    """The versions of what compiles and computes (JAX, jaxlib, NumPy), read from their
+    installed metadata rather than by importing them: part of every cache's version."""
+    versions = []
+    for name in ("jax", "jaxlib", "numpy"):
+        try:
+            versions.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    return tuple(versions)
 
 
 def enable_in_this_process(folder: Path | None) -> None:

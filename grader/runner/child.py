@@ -23,7 +23,8 @@ import jax
 
 from grader.runner import protocol
 from grader.runner.cells import NOTES, bounded_notes
-from grader.runner.probes import ErrorInfo, Probe, ProbeRunner, describe_exception, resolve_target
+from grader.runner.probes import ErrorInfo, Probe, describe_exception
+from grader.runner.probing import ProbeRunner, resolve_target
 from grader.runner.unwritten import stub_error
 from grader.runner.wire import decode, read_frame, write_frame
 

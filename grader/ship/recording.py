@@ -1,4 +1,8 @@
-"""Records the reference's outcomes for a student copy (see grader.reference.recorded)."""
+"""Records the reference's outcomes for a student copy (see grader.reference.recorded).
+
+JAX is imported where a recording is made, not with the module: the grading
+process loads this module with the CLI, and grades without starting JAX.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import jax
-import jax.numpy as jnp
 
 from grader.checks import make_checks
 from grader.course.specs import Course
@@ -32,6 +33,9 @@ class _Recorder:
 
     def __call__(self, *args: Any) -> Any:
         if self.active:
+            import jax
+            import jax.numpy as jnp
+
             args = jax.tree_util.tree_map(jnp.asarray, args)
             key = signature(args)
             if key not in self.programs:
@@ -45,6 +49,8 @@ class _Recorder:
 def _export(function: Any, shapes: Any) -> str:
     """`function` compiled for `shapes`, serialized, with no source locations in it: the
     same program whatever called it, and no file names or line numbers of the reference."""
+    import jax
+
     limit = jax.config.jax_traceback_in_locations_limit
     jax.config.update("jax_traceback_in_locations_limit", 0)
     try:

@@ -4,17 +4,21 @@ of the solutions, and never answered from another version or another question.""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TOY
+from conftest import ROOT, TOY
 
 from grader.reference.base import CourseError
 from grader.reference.live import LiveReference
 from grader.reference.memo import OutcomeMemo, question
-from grader.runner.probes import Probe, ProbeKey, ProbeRunner
+from grader.runner.probes import Probe, ProbeKey
+from grader.runner.probing import ProbeRunner
 
 
 def toy_copy(folder: Path) -> Path:
@@ -101,3 +105,59 @@ def test_the_question_holds_the_harness_and_every_option() -> None:
         question("toy", "double", None, Probe(kind="call", args=(np.ones(2, np.float32),))),
     }
     assert len(asked) == 6
+
+
+GRADE = """
+import sys
+from grader.cli import main
+main(["grade", {submission!r}, "--course", {course!r}])
+print("JAX STARTED" if "jax" in sys.modules else "NO JAX")
+"""
+
+
+def grade_in_a_fresh_process(submission: Path, course: Path, cache: Path) -> str:
+    """What a new grading process said of JAX after grading `submission`."""
+    run = subprocess.run(
+        [sys.executable, "-c", GRADE.format(submission=str(submission), course=str(course))],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "DIFFLEARN_CACHE_DIR": str(cache)},
+    )
+    return run.stdout.strip().splitlines()[-1]
+
+
+def test_a_warm_grade_starts_no_jax_in_the_grading_process(tmp_path: Path) -> None:
+    """The reference's answers kept, the grading process has no use for JAX: only the
+    submission's process (and the verifier) start it. The first grade computes them."""
+    course = tmp_path / "course"
+    shutil.copytree(TOY, course)
+    cache = tmp_path / "cache"
+    assert grade_in_a_fresh_process(course / "solutions", course / "course.yml", cache) == (
+        "JAX STARTED"
+    )
+    assert grade_in_a_fresh_process(course / "solutions", course / "course.yml", cache) == "NO JAX"
+
+
+def test_the_cli_imports_no_jax() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys, grader.cli; print('jax' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert run.stdout.strip() == "False"
+
+
+def test_a_sampled_input_is_drawn_once_per_version(cached: Path) -> None:
+    """The sampler runs on the first grade; the next takes the kept array, and another
+    seed is another question."""
+    solutions = toy_copy(cached)
+    expression = "lambda key, n: jax.random.normal(key, (n,)) + double(1.0)"
+    drawn = LiveReference(solutions).namespace("toy").sample(expression, 7, [3], "float32")
+    kept = LiveReference(solutions).namespace("toy")
+    kept.make = lambda: pytest.fail("the sampler ran, where its kept array was asked for")
+    np.testing.assert_array_equal(kept.sample(expression, 7, [3], "float32"), drawn)
+    with pytest.raises(pytest.fail.Exception, match="the sampler ran"):
+        kept.sample(expression, 8, [3], "float32")

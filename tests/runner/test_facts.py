@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from conftest import TOY
 
-from grader.runner.probes import Probe, ProbeRunner
+from grader.runner.probes import Probe
+from grader.runner.probing import ProbeRunner
 from grader.runner.programs import MAX_PROGRAM_BYTES, RefusedProgram, facts, run_serialized
 
 SOLUTION = (TOY / "solutions" / "toy.py").read_text(encoding="utf-8")
@@ -37,7 +38,7 @@ def cumulative_sum(xs):
 # At import, the submission replaces how its process answers cumulative_sum's `export`
 # probes (those of one argument) with `forged(probe)`, whatever its own function is.
 FORGE_EXPORTS = """
-import grader.runner.probes as _probes
+import grader.runner.probing as _probes
 import jax as _jax
 import numpy as _np
 

@@ -17,7 +17,8 @@ from grader.course.specs import Course
 from grader.reference.live import LiveReference
 from grader.results import ModuleResult
 from grader.runner import child
-from grader.runner.probes import Probe, ProbeKey, ProbeRunner, describe_exception
+from grader.runner.probes import Probe, ProbeKey, describe_exception
+from grader.runner.probing import ProbeRunner
 from grader.runner.unwritten import stub_error, stubs_in_source
 
 STUBS = {
