@@ -283,10 +283,65 @@ class _Work:
     failed: Verdict | None = None
     cpu_s: float | None = None
     grader_error: Exception | None = None
+    verified: dict[ProbeKey, Outcome] | None = None
 
     def phase(self, secret: bool) -> dict[ProbeKey, Probe]:
         """The probes of the cases kept from students (`secret`), or of the others."""
         return {k: p for k, p in self.probes.items() if is_secret(k.label) == secret}
+
+    def programs(self) -> dict[ProbeKey, tuple[Probe, Outcome]] | None:
+        """The programs it exported (its export probes that succeeded, with their outcomes),
+        by key; None while one of its export probes has not answered."""
+        exports = {k: p for k, p in self.probes.items() if p.kind == "export"}
+        if any(k not in self.actual for k in exports):
+            return None
+        return {k: (p, self.actual[k]) for k, p in exports.items() if self.actual[k].ok}
+
+
+class _Verifying:
+    """The verifier, fed while the submission's process works: a function's programs are
+    sent as soon as they are all exported, and their facts read when its checks are
+    judged, so the two processes run side by side. One request is in flight at a time,
+    so each keeps its own function's time limit.
+
+    Attributes:
+      verifier: the process that reads and runs the programs; None: no structural facts.
+    """
+
+    def __init__(self, verifier: Verifier | None):
+        self.verifier = verifier
+        self._in_flight: _Work | None = None
+
+    def feed(self, work: _Work) -> None:
+        """Sends the work's programs, once they are all known and the function still stands."""
+        ready = work.programs()
+        if (
+            self.verifier is None
+            or ready is None
+            or work.verified is not None
+            or work is self._in_flight
+            or work.failed is not None
+            or work.grader_error is not None
+        ):
+            return
+        self._land()
+        if not ready:
+            work.verified = {}
+            return
+        self.verifier.submit(ready, work.function.limits.time_s)
+        self._in_flight = work
+
+    def facts(self, work: _Work) -> dict[ProbeKey, Outcome]:
+        """The verifier's facts of the work's programs, by key (none without a verifier)."""
+        self.feed(work)
+        if work is self._in_flight:
+            self._land()
+        return work.verified or {}
+
+    def _land(self) -> None:
+        if self._in_flight is not None and self.verifier is not None:
+            self._in_flight.verified = self.verifier.collect()
+            self._in_flight = None
 
 
 def _grade_modules(
@@ -323,9 +378,11 @@ def _grade_modules(
             if functions is None or function.name in functions
         ]
     outputs: dict[str, dict[str, str]] = {m.name: {} for m in modules}
+    verifying = _Verifying(verifier)
     for module in modules:
         for work in works[module.name]:
             failures[module.name] = _ask(process, work, failures[module.name], reference)
+            verifying.feed(work)
             if output := process.output.take():
                 outputs[module.name][work.function.name] = output
             if progress is not None:
@@ -336,12 +393,13 @@ def _grade_modules(
             failures[module.name] = _ask(
                 process, work, failures[module.name], reference, secret=True
             )
+            verifying.feed(work)
     process.output.take()  # printed on the cases kept from students: withheld
     results = []
     for module in modules:
         checked: list[CheckResult] = []
         for work in works[module.name]:
-            checked.extend(_finish(work, reference, verifier, observe))
+            checked.extend(_finish(work, reference, verifying, observe))
         source = submitted.get(module.name)
         results.append(
             ModuleResult(
@@ -469,7 +527,7 @@ def _withheld(failure: Failure, cause: Cause | None = None) -> Verdict:
 def _finish(
     work: _Work,
     reference: Reference,
-    verifier: Verifier | None,
+    verifying: _Verifying,
     observe: list[Observation] | None,
 ) -> list[CheckResult]:
     """The function's checks judged, and scored."""
@@ -480,7 +538,7 @@ def _finish(
         if work.failed is not None:
             verdicts = [work.failed] * len(work.checks)
         else:
-            verdicts = _verdicts(work, reference, verifier, observe)
+            verdicts = _verdicts(work, reference, verifying, observe)
         return _score(module, function, work.checks, verdicts)
     except CourseError:
         raise
@@ -553,7 +611,7 @@ def _load(process: SubmissionProcess, module: ModuleSpec) -> Verdict | None:
 def _verdicts(
     work: _Work,
     reference: Reference,
-    verifier: Verifier | None = None,
+    verifying: _Verifying,
     observe: list[Observation] | None = None,
 ) -> list[Verdict]:
     """The verdicts of a function's checks on both phases' outcomes."""
@@ -568,14 +626,11 @@ def _verdicts(
         expected = work.expected
     # The programs the function exported are read and run by the verifier: what the
     # structural checks judge comes from there, never from the submission's word.
-    programs = {k: (p, actual[k]) for k, p in probes.items() if p.kind == "export"}
-    ready = {k: v for k, v in programs.items() if v[1].ok}
     unverified = Outcome(
         error=ErrorInfo(types=["ProgramFailed"], message="no verifier", by_grader=True)
     )
-    actual.update({k: unverified for k in ready})
-    if ready and verifier is not None:
-        actual.update(verifier.verify(ready, function.limits.time_s))
+    actual.update({k: unverified for k in work.programs() or {}})
+    actual.update(verifying.facts(work))
     verdicts = [_judge(check, expected, actual) for check in work.checks]
     if observe is not None:
         observe.append(Observation(function, work.checks, verdicts, probes, expected, actual))

@@ -82,12 +82,13 @@ class InProcess:
 class InProcessVerifier:
     """The verifier's work (grader.runner.verifier), done here."""
 
-    def verify(
-        self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
-    ) -> dict[ProbeKey, Outcome]:
-        request = _wire(protocol.programs(list(programs.values())))
+    def submit(self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float) -> None:
+        self._programs = programs
+
+    def collect(self) -> dict[ProbeKey, Outcome]:
+        request = _wire(protocol.programs(list(self._programs.values())))
         answers = [_wire(verifier.answer(item)) for item in request["programs"]]
-        return {key: protocol.outcome(a) for key, a in zip(programs, answers, strict=True)}
+        return {key: protocol.outcome(a) for key, a in zip(self._programs, answers, strict=True)}
 
 
 def _wire(message: Any) -> Any:

@@ -59,6 +59,9 @@ class _Inherited:
     hidden_seed: int | None = None
 
 
+# libyaml's safe loader where PyYAML was built with it: the same documents, ten times faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 def load_course(path: Path | str) -> Course:
     """Reads and validates a course manifest."""
     path = Path(path)
@@ -67,7 +70,7 @@ def load_course(path: Path | str) -> Course:
     except OSError as error:
         raise ManifestError(f"{path}: cannot read the course manifest: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -517,6 +517,8 @@ class Verifier(SubmissionProcess):
         cache: ChildCache | None = None,
     ):
         super().__init__(Submission(), limits, hidden, cache)
+        self._asked: tuple[list[ProbeKey], float] = ([], 0.0)  # the request in flight
+        self._early: Failure | None = None  # it failed to start: no request went
 
     def verify(
         self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
@@ -524,14 +526,25 @@ class Verifier(SubmissionProcess):
         """The facts (grader.runner.programs) of each exported program, on its probe's
         arguments, by key; an error outcome for a program it refused, or that failed or
         timed out."""
-        reply = self._started(self.START_S)
-        if reply is None:
+        self.submit(programs, time_limit)
+        return self.collect()
+
+    def submit(self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float) -> None:
+        """Sends `programs` to be verified, and returns while the verifier works; `collect`
+        reads its answer (one request at a time: its CPU time counts from here)."""
+        self._asked = (list(programs), time_limit)
+        self._early = self._started(self.START_S)
+        if self._early is None:
             self._send(protocol.programs(list(programs.values())))
-            reply = self.receive(time_limit)
-        if not isinstance(reply, Failure) and len(reply) == len(programs):
-            return dict(zip(programs, reply, strict=True))
+
+    def collect(self) -> dict[ProbeKey, Outcome]:
+        """What `verify` returns, for the programs last submitted."""
+        keys, time_limit = self._asked
+        reply = self._early if self._early is not None else self.receive(time_limit)
+        if not isinstance(reply, Failure) and len(reply) == len(keys):
+            return dict(zip(keys, reply, strict=True))
         if not isinstance(reply, Failure):
             self.stop()
         message = reply.message if isinstance(reply, Failure) else "the verifier answered wrongly"
         error = ErrorInfo(types=["ProgramFailed"], message=message, by_grader=True)
-        return {key: Outcome(error=error) for key in programs}
+        return {key: Outcome(error=error) for key in keys}
