@@ -117,15 +117,17 @@ def cotangent_like(output: Tree, spec: str | int) -> Tree:
     else:
         rng = np.random.default_rng(int(spec))
         new = [
-            jnp.asarray(rng.standard_normal(np.shape(leaf)), dtype=jnp.result_type(leaf))
+            jax.device_put(rng.standard_normal(np.shape(leaf)).astype(jnp.result_type(leaf)))
             for leaf in leaves
         ]
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
 def _to_jax(tree: Tree) -> Tree:
+    """NumPy arrays as JAX arrays, put on the device as they are (their dtype made JAX's
+    canonical one, as `jnp.asarray` would): no conversion is compiled per shape."""
     return jax.tree_util.tree_map(
-        lambda leaf: jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf, tree
+        lambda leaf: jax.device_put(leaf) if isinstance(leaf, np.ndarray) else leaf, tree
     )
 
 
