@@ -23,7 +23,7 @@ from typing import Any
 
 from grader import __version__
 from grader.course.specs import Course
-from grader.errors import UsageError
+from grader.errors import NothingToGrade, SubmissionError, UsageError
 from grader.output.exports import (
     PICTURES,
     StudentResults,
@@ -212,12 +212,14 @@ def _run_pool(
                     except BrokenProcessPool:
                         # A worker died: the students it had not finished go to a new pool.
                         return [futures[f] for f in (remaining | {future})]
+                    except UsageError:  # the course or the sandbox: every student would fail
+                        raise
                     except Exception as error:  # the grader itself failed on this student
                         data = _failure(f"grading failed: {type(error).__name__}: {error}")
                     graded.append(_save(out, student, data, stamps[student]))
                     if progress is not None:
                         progress(graded[-1], len(graded), total)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, UsageError):  # what is graded so far is saved
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return []
@@ -260,8 +262,10 @@ def _grade_student(folder: str) -> dict[str, Any]:
             _worker["modules"],
             hidden=_worker["private"],
         )
-    except UsageError as error:  # no module of the course in the folder
+    except NothingToGrade as error:  # no module of the course in the folder
         return _failure(str(error), nothing_to_grade=True)
+    except SubmissionError as error:  # this student's files, not the course, are at fault
+        return _failure(str(error))
     data = gradescope_results(result, _worker["course"].gradescope)
     data["difflearn"] = {
         "modules": {m.name: [m.score, m.max_score] for m in result.modules},

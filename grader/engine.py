@@ -21,7 +21,7 @@ from grader.checks.callgraph import calls
 from grader.checks.programs import ProgramCheck
 from grader.course.inputs import is_secret
 from grader.course.specs import Course, FunctionSpec, ModuleSpec
-from grader.errors import UsageError
+from grader.errors import NothingToGrade, UsageError
 from grader.reference.base import CourseError, Reference
 from grader.results import Cause, CheckResult, GradeResult, ModuleResult, Timing
 from grader.runner.cache import (
@@ -79,7 +79,7 @@ def find_submissions(
     wanted = selected_modules(course, modules)
     expected = ", ".join(m + ".py" for m in course.module_names)
     if not path.exists() and not path.is_symlink():
-        raise UsageError(f"no such file or folder: {path}")
+        raise NothingToGrade(f"no such file or folder: {path}")
     if not path.is_dir() and (path.suffix not in SUFFIXES or path.stem not in course.module_names):
         raise UsageError(
             f"{path} is not a module of the course (expected one of: {expected}, "
@@ -92,9 +92,9 @@ def find_submissions(
     found = read_submission(path, wanted, course.max_file_bytes)
     for name in modules or ():
         if name not in found.names:
-            raise UsageError(f"no {name}.py in {path}")
+            raise NothingToGrade(f"no {name}.py in {path}")
     if not found.names:
-        raise UsageError(f"no module of the course in {path} (expected one of: {expected})")
+        raise NothingToGrade(f"no module of the course in {path} (expected one of: {expected})")
     return found
 
 
@@ -328,7 +328,11 @@ class _Verifying:
         if not ready:
             work.verified = {}
             return
-        self.verifier.submit(ready, work.function.limits.time_s)
+        try:
+            self.verifier.submit(ready, work.function.limits.time_s)
+        except Exception as error:  # a bug in the grader costs this function, not the run
+            work.grader_error = error
+            return
         self._in_flight = work
 
     def facts(self, work: _Work) -> dict[ProbeKey, Outcome]:
@@ -336,12 +340,17 @@ class _Verifying:
         self.feed(work)
         if work is self._in_flight:
             self._land()
+        if work.grader_error is not None:
+            raise work.grader_error
         return work.verified or {}
 
     def _land(self) -> None:
-        if self._in_flight is not None and self.verifier is not None:
-            self._in_flight.verified = self.verifier.collect()
-            self._in_flight = None
+        work, self._in_flight = self._in_flight, None
+        if work is not None and self.verifier is not None:
+            try:
+                work.verified = self.verifier.collect()
+            except Exception as error:  # as in `feed`
+                work.grader_error = error
 
 
 def _grade_modules(

@@ -9,6 +9,15 @@ class UsageError(Exception):
     """A mistake in how difflearn was called: a missing path, an unknown module."""
 
 
+class SubmissionError(UsageError):
+    """What is wrong is one submission (a file it cannot read): in a batch, that student's
+    failure, where any other mistake (the course, the sandbox) stops the batch."""
+
+
+class NothingToGrade(SubmissionError):
+    """A submission that holds no module of the course, or is not there at all."""
+
+
 class ManifestError(UsageError):
     """A course manifest that breaks the schema; the message names file and key."""
 

@@ -17,6 +17,7 @@ Drawn as grader.output.plots draws: Agg, default style, fixed size, no dates.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -154,18 +155,41 @@ def student_fit(course: Course, reference: Reference, submission: Submission, pr
         fitted = _ask(process, FIT, probe, function.harness, function.limits.time_s)
         if isinstance(fitted, str):
             return Fit(error=f"{FIT}: {fitted}")
-        raw, losses = fitted
-        decode = Probe("call", (raw, probe.args[1]))
+        fit = _fitted(fitted)
+        if fit.error is not None:
+            return fit
+        decode = Probe("call", (fitted[0], probe.args[1]))
         decoded = _ask(process, "viterbi", decode, DECODE, function.limits.time_s)
+    return _decoded(fit, decoded)
+
+
+def _fitted(fitted: Any) -> Fit:
+    """The losses and means of what the student's fit_hmm returned, which may be anything:
+    anything but (params with 'means', losses per step) is told, not raised."""
+    wanted = f"{FIT} returned no (params, losses) pair with numeric params['means'] and losses"
+    try:
+        raw, losses = fitted
+        losses, means = np.asarray(losses, np.float64), np.asarray(raw["means"], np.float64)
+    except (TypeError, ValueError, KeyError, IndexError):
+        return Fit(error=wanted)
+    if losses.ndim != 1 or losses.size == 0:
+        return Fit(error=f"{FIT}'s losses have shape {losses.shape}: one per step was expected")
+    return Fit(losses=losses, means=means)
+
+
+def _decoded(fit: Fit, decoded: Any) -> Fit:
+    """`fit` with the Viterbi path and covariances its parameters imply, where the student's
+    functions gave arrays of numbers (the picture checks their shapes)."""
     if isinstance(decoded, str):
-        return Fit(losses=np.asarray(losses), means=np.asarray(raw["means"]), error=decoded)
-    states, covs = decoded
-    return Fit(
-        losses=np.asarray(losses),
-        means=np.asarray(raw["means"]),
-        covs=np.asarray(covs),
-        states=np.asarray(states),
-    )
+        return dataclasses.replace(fit, error=decoded)
+    try:
+        states, covs = (np.asarray(part, np.float64) for part in decoded)
+    except (TypeError, ValueError):
+        return dataclasses.replace(fit, error="viterbi and covariances returned no arrays")
+    means = fit.means if fit.means is not None else np.zeros((0, 0))
+    shaped = means.ndim == 2 and covs.shape == (*means.shape, means.shape[-1])
+    path = states.ndim == 1 and bool(np.all(np.isfinite(states)))
+    return dataclasses.replace(fit, covs=covs if shaped else None, states=states if path else None)
 
 
 def _ask(

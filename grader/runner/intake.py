@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.course.notebooks import notebook_module
-from grader.errors import UsageError
+from grader.errors import SubmissionError, UsageError
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 SUFFIXES = (".py", ".ipynb")  # a module, or a notebook that defines it (the .py wins)
@@ -110,7 +110,7 @@ def read_submission(
     try:
         root = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
-        raise UsageError(f"cannot read the submission {path}: {error.strerror}") from None
+        raise SubmissionError(f"cannot read the submission {path}: {error.strerror}") from None
     try:
         notebooks = _notebooks(root, course) if course is not None and len(names) == 1 else ()
         return _collect({name: _read_module(root, name, max_bytes, notebooks) for name in names})

@@ -201,3 +201,23 @@ def test_the_gradescope_bundle_grades_right_wrong_and_empty_submissions(tmp_path
     empty = run_autograder(bundle, root, {"readme.txt": "nothing"})
     assert empty["score"] == 0 and empty["output"].startswith(f"0 / {total:g} points")
     assert all(t["output"].startswith("not submitted") for t in empty["tests"])
+
+
+def test_a_broken_reference_stops_the_batch_and_counts_no_student_as_empty(tmp_path):
+    """The course's fault would be every student's: the batch stops with one line, rather
+    than record each student as having submitted nothing."""
+    course = tmp_path / "course"
+    shutil.copytree(TOY, course)
+    toy = course / "solutions" / "toy.py"
+    toy.write_text(toy.read_text() + "\n\ndef double(x):\n    raise ValueError('broken')\n")
+    submissions, out = make_class(tmp_path), tmp_path / "grades"
+    run = subprocess.run(
+        [difflearn_command(), "grade-batch", str(submissions), "--out", str(out),
+         "--course", str(course / "course.yml"), "--workers", "1"],
+        capture_output=True, text=True, cwd=ROOT, check=False, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "the reference toy.double failed" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    saved = [json.loads(p.read_text()) for p in out.glob("students/*/results.json")]
+    assert not [s for s in saved if s["difflearn"].get("nothing_to_grade")]

@@ -97,3 +97,23 @@ def test_the_command_writes_the_picture(what, tmp_path, capsys):
     course_file = str(ROOT / "course.yml")
     assert main(["plot", what, solutions, "--to", str(target), "--course", course_file]) == 0
     assert png_size(target.read_bytes()) == (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+
+
+@pytest.mark.parametrize(
+    "returned, told",
+    [
+        ("xs.sum()", "returned no (params, losses) pair"),
+        ("({'means': 'three'}, jnp.zeros(num_steps))", "returned no (params, losses) pair"),
+        ("(raw, jnp.float32(1.0))", "one per step was expected"),
+        ("({**raw, 'means': jnp.full((3, 2), jnp.nan)}, jnp.ones(num_steps))", None),
+    ],
+)
+def test_a_fit_of_any_other_form_is_told_and_drawn(returned, told, course, reference, tmp_path):
+    override = f"\ndef fit_hmm(raw, xs, learning_rate, num_steps):\n    return {returned}\n"
+    (tmp_path / "hmm.py").write_text(with_override("hmm", override), encoding="utf-8")
+    drawn = scene(course, reference, find_submissions(course, tmp_path, ["hmm"]))
+    if told is not None:
+        assert drawn.student.losses is None and told in (drawn.student.error or "")
+    else:  # NaN means: numbers of the right form, drawn as they are
+        assert drawn.student.losses is not None and drawn.student.error is None
+    assert png_size(draw(drawn)) == (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))

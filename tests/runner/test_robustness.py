@@ -342,3 +342,24 @@ def test_a_grader_bug_in_one_function_fails_that_function_only(
         if c.function == "double"
     )
     assert failed(result, "cumulative_sum") == {} and failed(result, "batched_dot") == {}
+
+
+def test_a_grader_bug_in_verifying_one_function_fails_that_function_only(toy_course, toy_reference):
+    """The verifier works beside the submission's process (engine._Verifying): a failure
+    in reading one function's programs lands on that function, whenever it is read."""
+
+    class BrokenOnce(ReferenceVerifier):
+        def collect(self):
+            if any(key.kind == "export" for key in self.programs) and not hasattr(self, "hit"):
+                self.hit = True
+                raise RuntimeError("a bug in the verifier's pipe")
+            return super().collect()
+
+    module = toy_course.module("toy")
+    result = engine._grade_module(
+        ReferenceProcess(toy_reference), module, toy_reference, verifier=BrokenOnce()
+    )
+    assert_complete(result, toy_course)
+    broken = {c.function for c in result.checks if "a bug in the verifier's pipe" in c.message}
+    assert len(broken) == 1, broken  # the first function with programs, and no other
+    assert all(c.passed for c in result.checks if c.function not in broken)
