@@ -71,7 +71,7 @@ class Submission:
             module = self.modules.get(name)
             digest.update(name.encode() + b"\0")
             if module is not None:
-                digest.update(module.origin.encode() + b"\0" + module.raw + b"\0")
+                digest.update(os.fsencode(module.origin) + b"\0" + module.raw + b"\0")
             else:
                 digest.update(b"refused\0" + self.refused[name].encode() + b"\0")
         return digest.hexdigest()
@@ -175,6 +175,7 @@ def _read_file(
 ) -> SubmittedModule | str:
     """Reads one file below `root` without following any link; a reason if it is refused."""
     origin = "/".join(parts)
+    shown = displayed(origin)  # what messages and a notebook's labels say
     opened: list[int] = []
     try:
         if isinstance(root, Path):
@@ -188,29 +189,35 @@ def _read_file(
         opened.append(fd)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            return f"{origin} is not a regular file; submit the file itself"
+            return f"{shown} is not a regular file; submit the file itself"
         if info.st_size > max_bytes:
-            return f"{origin} is larger than {_size(max_bytes)} ({_size(info.st_size)})"
+            return f"{shown} is larger than {_size(max_bytes)} ({_size(info.st_size)})"
         raw = _read_bounded(fd, max_bytes)
         if raw is None:
-            return f"{origin} is larger than {_size(max_bytes)}"
+            return f"{shown} is larger than {_size(max_bytes)}"
     except OSError as error:
         # O_NOFOLLOW says ELOOP for a linked file and O_DIRECTORY ENOTDIR for a linked folder.
         if error.errno in (errno.ELOOP, errno.ENOTDIR):
             linked = _linked_part(root, parts)
             if linked:
-                return f"{linked} is a symbolic link; submit the file itself"
-        return f"{origin} cannot be read: {error.strerror}"
+                return f"{displayed(linked)} is a symbolic link; submit the file itself"
+        return f"{shown} cannot be read: {error.strerror}"
     finally:
         for fd in reversed(opened):
             os.close(fd)
     source = raw
     if parts[-1].endswith(".ipynb"):
         try:
-            source = notebook_module(raw, origin).encode("utf-8")
+            source = notebook_module(raw, shown).encode("utf-8")
         except UsageError as error:  # a broken notebook fails at import, as a module would
             source = f"raise ImportError({str(error)!r})\n".encode()
     return SubmittedModule(name=name, origin=origin, raw=raw, source=source)
+
+
+def displayed(name: str) -> str:
+    """A file name as text that prints anywhere: bytes that are not UTF-8 (which Python
+    keeps as lone surrogates) shown as escapes, `\\xff`."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 def _linked_part(root: int | Path, parts: tuple[str, ...]) -> str:

@@ -80,6 +80,25 @@ def test_a_notebook_named_otherwise_is_not_taken_when_it_is_not_the_only_one(
     )
 
 
+def test_a_notebook_named_in_bytes_that_are_not_utf8_is_taken_and_told_printably(
+    tmp_path: Path, course: Course
+) -> None:
+    """A file name is bytes: one that is not UTF-8 is read by its real name, and every
+    message (and the results.json that carries it) shows it with an escape."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    with open(os.fsencode(taken) + b"/caf\xe9.ipynb", "w") as file:
+        file.write(notebook())
+    found = find_submissions(course, taken, ["bce"], assignment=True)
+    assert b"def first" in found.modules["bce"].source and found.fingerprint()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.symlink(ROOT / "solutions" / "bce.py", os.fsencode(linked) + b"/caf\xe9.ipynb")
+    refused = find_submissions(course, linked, ["bce"], assignment=True)
+    assert refused.refused == {"bce": "caf\\xe9.ipynb is a symbolic link; submit the file itself"}
+    assert refused.fingerprint() and json.dumps(refused.refused).encode("utf-8")
+
+
 def test_links_in_the_new_places_are_refused_never_followed(tmp_path: Path) -> None:
     """A linked exercises/ folder, a linked file in it and a linked notebook named
     otherwise, each pointing at the solutions: refused with the reason, never read."""
