@@ -523,12 +523,12 @@ def _ask_phase(
 
 def _withheld(failure: Failure, cause: Cause | None = None) -> Verdict:
     """A phase on the cases kept from students that ended without outcomes: told without
-    what the process printed or how it ended, which could carry those cases' inputs."""
-    what = "ran out of time" if failure.kind == "timeout" else "stopped"
+    what the process printed or how it ended (a crash or a timeout, chosen by the inputs,
+    would be a bit of them); the cause, for the instructor's summary only, keeps it."""
     return Verdict(
         False,
-        f"the submission's process {what} on a case kept from students (what it printed, "
-        "and how it ended, are not shown for those cases)",
+        "the submission's process crashed or ran out of time on a case kept from students "
+        "(what it printed, and which of the two, are not shown for those cases)",
         cause or failure.kind,
     )
 

@@ -238,3 +238,41 @@ def test_inputs_kept_from_students_reach_no_later_message(
     visible = FunctionInputs(module.function("cumulative_sum"), "toy", {}).cases[0].args[0]
     assert repr(np.asarray(visible).ravel().tolist()[0]) in shown
     assert [value for value in secret if value in shown] == []
+
+
+ENDING = """
+    import os
+
+    import jax.numpy as jnp
+
+    _after_the_visible_cases = []
+
+
+    def cumulative_sum(xs):
+        if _after_the_visible_cases:  # its unseen case: the first request after double's
+            {ending}
+        return jnp.cumsum(xs)
+
+
+    def batched_dot(A, B):
+        return jnp.sum(A * B, axis=1)
+
+
+    def double(x):
+        _after_the_visible_cases.append(True)  # the last function run on visible cases
+        return 2.0 * x
+    """
+
+
+def test_how_the_process_ended_on_a_kept_case_is_not_told(mode, grade_toy):
+    """Crashing or looping on a case kept from students, depending on its inputs, would
+    tell one bit of them per function: both endings read the same."""
+    told = {}
+    for ending in ("os._exit(3)", "while True: pass"):
+        result = grade_toy(ENDING.format(ending=ending))
+        told[ending] = sorted(
+            c.message for c in result.checks if c.function == "cumulative_sum" and not c.passed
+        )
+        assert told[ending], f"{ending}: cumulative_sum failed no check on its kept case"
+        assert all(c.passed for c in result.checks if c.function == "double")
+    assert told["os._exit(3)"] == told["while True: pass"]
