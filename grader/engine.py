@@ -18,6 +18,7 @@ from grader import __version__
 from grader.checks import CHECKS, make_checks
 from grader.checks.base import Check, Verdict
 from grader.checks.callgraph import calls
+from grader.checks.outcomes import OutcomeCheck
 from grader.checks.programs import ProgramCheck
 from grader.course.inputs import is_secret
 from grader.course.specs import Course, FunctionSpec, ModuleSpec
@@ -386,6 +387,12 @@ def _grade_modules(
             for function in module.functions
             if functions is None or function.name in functions
         ]
+        if any(
+            isinstance(check, OutcomeCheck) and not work.stub
+            for work in works[module.name]
+            for check in work.checks
+        ):  # its lambdas run after the process answers: JAX imports here meanwhile
+            namespace.prefetch()
     outputs: dict[str, dict[str, str]] = {m.name: {} for m in modules}
     verifying = _Verifying(verifier)
     for module in modules:

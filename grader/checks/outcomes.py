@@ -10,6 +10,7 @@ import numpy as np
 from grader.checks.base import Check, CheckSite, Verdict
 from grader.checks.compare import format_number, structure_mismatch
 from grader.course.inputs import Inputs
+from grader.course.namespace import as_namespace
 from grader.course.specs import CheckParameter, OutcomeSpec
 from grader.runner.probes import ProbeKey
 
@@ -73,7 +74,7 @@ class OutcomeCheck(Check):
                     f"{mismatch} (only outputs with the structure, shapes and dtypes of the "
                     f"reference's are judged for '{self.spec.parameter.title}')",
                 )
-        of = eval(self.spec.parameter.of, dict(self.inputs.namespace))
+        of = as_namespace(self.inputs.namespace).function(self.spec.parameter.of)
         for i, inputs in enumerate(self.cases):
             key = ProbeKey("call", inputs.label)
             try:
@@ -133,7 +134,7 @@ class ObjectiveCheck(OutcomeCheck):
         of = next((c.parameter.of for c in self.function.checks if c.kind == "decreasing"), None)
         if of is None:
             return ": does every step move the parameters downhill?"
-        losses = eval(of, dict(self.inputs.namespace))
+        losses = as_namespace(self.inputs.namespace).function(of)
         try:
             mine_l = np.asarray(losses(mine, *inputs.args), dtype=float)
             theirs_l = np.asarray(losses(theirs, *inputs.args), dtype=float)

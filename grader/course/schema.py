@@ -62,6 +62,7 @@ class _Inherited:
 # libyaml's safe loader where PyYAML was built with it: the same documents, ten times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
 def load_course(path: Path | str) -> Course:
     """Reads and validates a course manifest."""
     path = Path(path)
