@@ -80,7 +80,7 @@ class Namespace(Mapping[str, Any]):
         Where it does not trace (Python control flow on a value), it runs as written."""
         import jax
 
-        function = eval(expression, dict(self.names()))
+        function = self._evaluated(expression)
         compiled = jax.jit(function)
 
         def run(*args: Any) -> Any:
@@ -102,8 +102,12 @@ class Namespace(Mapping[str, Any]):
     def _draw(self, expression: str, seed: int, sizes: Sequence[int], dtype: str) -> np.ndarray:
         import jax
 
-        sampler = eval(expression, dict(self.names()))
+        sampler = self._evaluated(expression)
         return np.asarray(sampler(jax.random.PRNGKey(seed), *sizes), dtype=dtype)
+
+    def _evaluated(self, expression: str) -> Any:
+        # A copy: eval adds __builtins__ to the globals it is given.
+        return eval(expression, dict(self.names()))
 
 
 def as_namespace(names: Mapping[str, Any]) -> Namespace:

@@ -8,6 +8,7 @@ never does.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -96,14 +97,7 @@ class LiveReference:
         return None
 
     def namespace(self, module: str) -> Namespace:
-        def remember(key: str, compute: Callable[[], Any]) -> Any:
-            known, value = self.memo.get(module, key) if self.memo else (False, None)
-            if not known:
-                value = compute()
-                if self.memo is not None:
-                    self.memo.put(module, [(key, value)])
-            return value
-
+        remember = None if self.memo is None else functools.partial(self.memo.remember, module)
         return Namespace(lambda: {**library_names(), **vars(self._module(module))}, remember)
 
     def private_paths(self) -> list[Path]:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,14 @@ class OutcomeMemo:
         if key not in answers:
             return False, None
         return True, decode(answers[key])
+
+    def remember(self, module: str, key: str, compute: Callable[[], Tree]) -> Tree:
+        """The answer kept under `key`, or `compute`'s, kept now (a sampled input)."""
+        known, value = self.get(module, key)
+        if not known:
+            value = compute()
+            self.put(module, [(key, value)])
+        return value
 
     def put(self, module: str, answers: Iterable[tuple[str, Tree]]) -> None:
         """Keeps new answers: merged with what another process may have written since."""

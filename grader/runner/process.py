@@ -520,15 +520,6 @@ class Verifier(SubmissionProcess):
         self._asked: tuple[list[ProbeKey], float] = ([], 0.0)  # the request in flight
         self._early: Failure | None = None  # it failed to start: no request went
 
-    def verify(
-        self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float
-    ) -> dict[ProbeKey, Outcome]:
-        """The facts (grader.runner.programs) of each exported program, on its probe's
-        arguments, by key; an error outcome for a program it refused, or that failed or
-        timed out."""
-        self.submit(programs, time_limit)
-        return self.collect()
-
     def submit(self, programs: dict[ProbeKey, tuple[Probe, Outcome]], time_limit: float) -> None:
         """Sends `programs` to be verified, and returns while the verifier works; `collect`
         reads its answer (one request at a time: its CPU time counts from here)."""
@@ -538,7 +529,9 @@ class Verifier(SubmissionProcess):
             self._send(protocol.programs(list(programs.values())))
 
     def collect(self) -> dict[ProbeKey, Outcome]:
-        """What `verify` returns, for the programs last submitted."""
+        """The facts (grader.runner.programs) of each program last submitted, on its probe's
+        arguments, by key; an error outcome for a program it refused, or that failed or
+        timed out."""
         keys, time_limit = self._asked
         reply = self._early if self._early is not None else self.receive(time_limit)
         if not isinstance(reply, Failure) and len(reply) == len(keys):
