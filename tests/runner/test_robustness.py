@@ -9,6 +9,7 @@ report stays complete, the run bounded and the honest functions' points kept.
 from __future__ import annotations
 
 import json
+import os
 import time
 import tracemalloc
 from textwrap import dedent
@@ -127,7 +128,10 @@ def test_markup_in_an_exception_is_shown_as_it_reads(tmp_path):
         """,
     )
     out = tmp_path / "results.json"
-    run = difflearn("grade", str(submission), "--json", str(out))
+    # A terminal wide enough that the message is not wrapped in its cell: the CPU time
+    # column's width varies from run to run, and a wrap would put a border inside it.
+    wide = {**os.environ, "COLUMNS": "300"}
+    run = difflearn("grade", str(submission), "--json", str(out), env=wide)
     assert run.returncode == 0, run.stderr
     assert "[/oops] [green]green[/green] A[n]" in " ".join(run.stdout.split())
     tests = json.loads(out.read_text())["tests"]
